@@ -1,0 +1,10 @@
+from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
+from django.http import HttpRequest
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """Local sign-up stays closed unless the operator opens it: teams provision their people."""
+
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return settings.ACCOUNT_ALLOW_SIGNUPS

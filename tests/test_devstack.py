@@ -1,0 +1,111 @@
+"""`make run`'s supervisor: one command starts everything, Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psutil
+import pytest
+
+from tests.support import BASE_DIR, free_port, wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_it_starts_the_portal_and_stops_every_process(tmp_path):
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "VAR_DIR": str(tmp_path),
+        "PORT": str(port),
+        "SANDBOX_S3_PORT": str(free_port()),
+    }
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "syncportal.devstack"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def banner():
+            assert supervisor.poll() is None, (tmp_path / "run.log").read_text()
+            return "SyncPortal is running" in (tmp_path / "run.log").read_text()
+
+        wait_until(banner, "the portal to start", timeout=180)
+        output = (tmp_path / "run.log").read_text()
+        assert f"http://127.0.0.1:{port}/" in output
+        login = (tmp_path / "demo-login.txt").read_text().strip()
+        assert f"Demo login: {login}" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=10) as r:
+            assert r.status == 200
+        children = descendants(supervisor.pid)
+        names = " ".join(" ".join(p.cmdline()) for p in children)
+        for part in ("redis-server", "moto.server", "uvicorn", "worker", "beat"):
+            assert part in names, names
+
+        supervisor.send_signal(signal.SIGINT)
+        assert supervisor.wait(timeout=60) == 0
+        time.sleep(0.5)
+        assert [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        log.close()
+
+
+def test_a_second_run_reuses_the_database(tmp_path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "VAR_DIR": str(tmp_path),
+        "DEBUG": "1",
+        "DJANGO_SETTINGS_MODULE": "syncportal.settings",
+    }
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
+    from tests.conftest import S3Server
+
+    server = S3Server(free_port())
+    try:
+        for _ in range(2):
+            subprocess.run(
+                [*manage, "seed_demo", "--s3-url", server.url],
+                cwd=BASE_DIR,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        counts = subprocess.run(
+            [
+                *manage,
+                "shell",
+                "-v",
+                "0",
+                "-c",
+                "from accounts.models import User, Team; from transfers.models import SyncProfile;"
+                "print(User.objects.count(), Team.objects.count(), SyncProfile.objects.count())",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+    finally:
+        server.stop()
+    assert counts == ["1", "1", "1"]

@@ -1,0 +1,56 @@
+"""The real parts start and talk: uvicorn serves the ASGI app, Celery round-trips via Redis."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from transfers.tasks import ping
+
+
+def test_the_asgi_server_serves_the_login_page(live_server_url):
+    with urllib.request.urlopen(f"{live_server_url}/accounts/login/", timeout=10) as response:
+        body = response.read().decode()
+        headers = response.headers
+    assert response.status == 200
+    assert "<h1>Sign in</h1>" in body
+    assert 'name="password"' in body
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert len(headers["X-Request-ID"]) == 32
+
+
+def test_the_asgi_server_serves_static_files(live_server_url):
+    with urllib.request.urlopen(f"{live_server_url}/static/css/app.css", timeout=10) as response:
+        assert response.status == 200
+        assert b"--accent" in response.read()
+
+
+def test_the_dashboard_requires_login(live_server_url):
+    request = urllib.request.Request(f"{live_server_url}/")
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        opener.open(request, timeout=10)
+    assert excinfo.value.code == 302
+    assert excinfo.value.headers["Location"] == "/accounts/login/?next=/"
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.mark.worker
+def test_a_task_round_trips_through_the_broker(celery_worker):
+    assert ping.delay("hello over redis").get(timeout=30) == "hello over redis"
+
+
+def test_a_signed_in_user_sees_the_dashboard(client, owner, team):
+    client.force_login(owner)
+    response = client.get("/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "<title>Dashboard · SyncPortal</title>" in content
+    assert "Data Platform" in content and "Team admin" in content
+    assert "No job is running." in content

@@ -1,0 +1,313 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from accounts.access import TeamScopedQuerySet
+from accounts.models import Team
+from syncportal.fields import EncryptedTextField
+
+
+class EndpointQuerySet(TeamScopedQuerySet):
+    pass
+
+
+class Endpoint(models.Model):
+    """An S3-compatible service (AWS, MinIO, ...) and the credentials a team uses on it."""
+
+    class Addressing(models.TextChoices):
+        AUTO = "auto", "Automatic"
+        PATH = "path", "Path style (https://host/bucket/key)"
+        VIRTUAL = "virtual", "Virtual-hosted (https://bucket.host/key)"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="endpoints")
+    name = models.CharField(max_length=100)
+    url = models.URLField(
+        "endpoint URL", max_length=255, blank=True, help_text="Leave blank for AWS S3."
+    )
+    region = models.CharField(max_length=64, default="us-east-1")
+    addressing_style = models.CharField(
+        max_length=16, choices=Addressing.choices, default=Addressing.AUTO
+    )
+    verify_tls = models.BooleanField("verify TLS certificates", default=True)
+    access_key_id = models.CharField(max_length=128)
+    secret_access_key = EncryptedTextField(help_text="Write-only; stored encrypted.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EndpointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="endpoint_unique_team_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def display_url(self) -> str:
+        return self.url or "AWS S3"
+
+
+class SyncProfileQuerySet(TeamScopedQuerySet):
+    pass
+
+
+_source_s3 = Q(source_endpoint__isnull=False, source_path="") & ~Q(source_bucket="")
+_source_local = Q(source_endpoint__isnull=True, source_bucket="", source_prefix="") & ~Q(
+    source_path=""
+)
+_dest_s3 = Q(destination_endpoint__isnull=False, destination_path="") & ~Q(destination_bucket="")
+_dest_local = Q(
+    destination_endpoint__isnull=True, destination_bucket="", destination_prefix=""
+) & ~Q(destination_path="")
+
+
+class SyncProfile(models.Model):
+    """What to move where and how: a source, a destination, a mode, filters and tuning."""
+
+    class Mode(models.TextChoices):
+        COPY = "copy", "Copy (copy everything, overwrite)"
+        SYNC = "sync", "Sync (copy only new and changed objects)"
+        MIRROR = "mirror", "Mirror (sync, then delete what the source no longer has)"
+
+    class Compare(models.TextChoices):
+        SIZE_MTIME = "size_mtime", "Size and modification time"
+        SIZE_ONLY = "size_only", "Size only"
+        CHECKSUM = "checksum", "Checksum (ETag) where comparable"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="profiles")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+
+    # A location is an endpoint + bucket + prefix, or a local path under LOCAL_ROOTS.
+    source_endpoint = models.ForeignKey(
+        Endpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    source_bucket = models.CharField(max_length=63, blank=True)
+    source_prefix = models.CharField(max_length=1024, blank=True)
+    source_path = models.CharField("source local path", max_length=1024, blank=True)
+    destination_endpoint = models.ForeignKey(
+        Endpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    destination_bucket = models.CharField(max_length=63, blank=True)
+    destination_prefix = models.CharField(max_length=1024, blank=True)
+    destination_path = models.CharField("destination local path", max_length=1024, blank=True)
+
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.SYNC)
+    compare = models.CharField(max_length=16, choices=Compare.choices, default=Compare.SIZE_MTIME)
+    include_patterns = models.JSONField(default=list, blank=True)
+    exclude_patterns = models.JSONField(default=list, blank=True)
+
+    workers = models.PositiveSmallIntegerField(
+        default=64,
+        validators=[MinValueValidator(1), MaxValueValidator(1024)],
+        help_text="Objects transferred in parallel (s5cmd --numworkers).",
+    )
+    concurrency = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(64)],
+        help_text="Parts per object transferred in parallel.",
+    )
+    part_size_mb = models.PositiveIntegerField(
+        default=50,
+        validators=[MinValueValidator(5), MaxValueValidator(5120)],
+        help_text="Multipart part size in MiB.",
+    )
+    storage_class = models.CharField(max_length=32, blank=True)
+    verify_after = models.BooleanField(
+        default=True, help_text="Compare source and destination listings after the run."
+    )
+    delete_threshold = models.PositiveIntegerField(
+        default=100,
+        help_text="A mirror that would delete more objects than this waits for approval.",
+    )
+    schedule = models.CharField(
+        max_length=100, blank=True, help_text="Cron expression (UTC); blank for manual runs only."
+    )
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SyncProfileQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="profile_unique_team_name"),
+            models.CheckConstraint(
+                condition=_source_s3 | _source_local, name="profile_source_is_s3_or_local"
+            ),
+            models.CheckConstraint(
+                condition=_dest_s3 | _dest_local, name="profile_destination_is_s3_or_local"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode__in=["copy", "sync", "mirror"]), name="profile_mode_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def source_display(self) -> str:
+        return _location_display(
+            self.source_endpoint, self.source_bucket, self.source_prefix, self.source_path
+        )
+
+    @property
+    def destination_display(self) -> str:
+        return _location_display(
+            self.destination_endpoint,
+            self.destination_bucket,
+            self.destination_prefix,
+            self.destination_path,
+        )
+
+
+def _location_display(endpoint: Endpoint | None, bucket: str, prefix: str, path: str) -> str:
+    if endpoint is None:
+        return f"local:{path}"
+    return f"{endpoint.name}: s3://{bucket}/{prefix}"
+
+
+class JobQuerySet(TeamScopedQuerySet):
+    def active(self) -> JobQuerySet:
+        return self.filter(state__in=Job.ACTIVE_STATES)
+
+
+class Job(models.Model):
+    """One run of a profile, with its state, counters and timings; PostgreSQL is its truth."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PLANNING = "planning", "Planning"
+        RUNNING = "running", "Running"
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        VERIFYING = "verifying", "Verifying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual"
+        API = "api", "API"
+        SCHEDULE = "schedule", "Schedule"
+        RETRY = "retry", "Retry"
+
+    ACTIVE_STATES = (
+        State.QUEUED,
+        State.PLANNING,
+        State.RUNNING,
+        State.AWAITING_APPROVAL,
+        State.VERIFYING,
+    )
+    FINISHED_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="jobs")
+    # Jobs outlive their profile: the history of a deleted profile stays with its team.
+    profile = models.ForeignKey(
+        SyncProfile, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    profile_name = models.CharField(max_length=100)
+    options = models.JSONField(
+        default=dict, blank=True, help_text="The profile's settings when the job was created."
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    idempotency_key = models.CharField(max_length=64, blank=True)
+
+    objects_total = models.BigIntegerField(null=True, blank=True)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    objects_done = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    objects_skipped = models.BigIntegerField(default=0)
+    objects_failed = models.BigIntegerField(default=0)
+    objects_deleted = models.BigIntegerField(default=0)
+    throughput_bps = models.BigIntegerField("average throughput (bytes/s)", null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    command = models.TextField(blank=True, help_text="The s5cmd command line, secrets redacted.")
+    exit_code = models.SmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    verification = models.JSONField(null=True, blank=True)
+
+    # The lease: the worker holding the job renews it; an expired lease means the worker died.
+    lease_owner = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"]),
+            models.Index(fields=["profile", "-created_at"]),
+            models.Index(fields=["state", "lease_expires_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="job_unique_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(objects_done__gte=0, bytes_done__gte=0), name="job_counters_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Job #{self.pk} ({self.profile_name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def percent(self) -> float | None:
+        if self.bytes_total:
+            return min(100.0, 100.0 * self.bytes_done / self.bytes_total)
+        if self.objects_total:
+            return min(100.0, 100.0 * self.objects_done / self.objects_total)
+        return None
+
+
+class JobSampleQuerySet(TeamScopedQuerySet):
+    team_field = "job__team"
+
+
+class JobSample(models.Model):
+    """A point of a job's progress time series (about one a second), for the throughput chart."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="samples")
+    t = models.DateTimeField()
+    objects_done = models.BigIntegerField()
+    bytes_done = models.BigIntegerField()
+
+    objects = JobSampleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["job", "t"]
+        indexes = [models.Index(fields=["job", "t"])]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}@{self.t.isoformat()}"
