@@ -24,3 +24,17 @@ def _load_settings_or_exit(**kwargs) -> None:
     except ConfigError as exc:
         sys.stderr.write(f"syncportal: configuration error: {exc}\n")
         raise SystemExit(2) from None
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(sender=None, **kwargs) -> None:
+    from syncportal.metrics import start_worker_heartbeat
+
+    start_worker_heartbeat(sender.hostname)
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(sender=None, **kwargs) -> None:
+    from syncportal.metrics import stop_worker_heartbeat
+
+    stop_worker_heartbeat()

@@ -163,22 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         if not env.get("REDIS_URL"):
             redis_port = free_port()
             (VAR_DIR / "redis").mkdir(exist_ok=True)
+            redis_args = f"--port {redis_port} --bind 127.0.0.1 --appendonly no --loglevel warning"
             supervisor.start(
                 "redis",
                 [
                     redis_server_binary(),
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
+                    *redis_args.split(),
                     "--save",
                     "",
-                    "--appendonly",
-                    "no",
                     "--dir",
                     str(VAR_DIR / "redis"),
-                    "--loglevel",
-                    "warning",
                 ],
             )
             wait_for(lambda: tcp_open(redis_port), "embedded Redis")
@@ -187,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
         s3_port = args.s3_port if port_is_free(args.s3_port) else free_port()
         supervisor.start(
-            "sandbox-s3", [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)]
+            "sandbox-s3", [PYTHON, "-m", *f"moto.server -H 127.0.0.1 -p {s3_port}".split()]
         )
         wait_for(lambda: http_ok(f"http://127.0.0.1:{s3_port}/moto-api/"), "sandbox S3 server")
         env["SANDBOX_S3_URL"] = f"http://127.0.0.1:{s3_port}"
@@ -197,54 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.run("migrate", [*manage, "migrate", "--noinput", "-v", "0"])
         supervisor.run("seed_demo", [*manage, "seed_demo", "--s3-url", env["SANDBOX_S3_URL"]])
 
-        supervisor.start(
-            "web",
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "syncportal.asgi:application",
-                "--host",
-                args.host,
-                "--port",
-                str(args.port),
-                "--lifespan",
-                "off",
-                "--no-server-header",
-            ],
-        )
-        supervisor.start(
-            "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "syncportal",
-                "worker",
-                "-l",
-                "INFO",
-                "--concurrency",
-                "2",
-                "-n",
-                "worker@%h",
-            ],
-        )
-        supervisor.start(
-            "beat",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "syncportal",
-                "beat",
-                "-l",
-                "INFO",
-                "-s",
-                str(VAR_DIR / "celerybeat-schedule"),
-            ],
-        )
+        web = "uvicorn syncportal.asgi:application --lifespan off --no-server-header"
+        web_args = [*web.split(), "--host", args.host, "--port", str(args.port)]
+        supervisor.start("web", [PYTHON, "-m", *web_args])
+        worker = "celery -A syncportal worker -l INFO --concurrency 2 -n worker@%h"
+        supervisor.start("worker", [PYTHON, "-m", *worker.split()])
+        supervisor.start("beat", [PYTHON, "-m", *"celery -A syncportal beat -l INFO".split()])
         url = f"http://{args.host}:{args.port}/"
         wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
         print_banner(url)

@@ -44,11 +44,13 @@ INSTALLED_APPS = [
     "allauth.account",
     "channels",
     "ninja",
+    "django_celery_beat",
     "accounts",
     "transfers",
 ]
 
 MIDDLEWARE = [
+    "syncportal.middleware.OperationalEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "syncportal.middleware.RequestIdMiddleware",
@@ -146,6 +148,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # while the first still holds it (acks_late). Jobs have their own lease, see transfers.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Schedules live in the database (django-celery-beat): profiles' cron schedules are rows that
+# beat picks up without a restart, and beat keeps no state on its own disk.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # --- Auth -------------------------------------------------------------------------------------
 
@@ -229,7 +234,6 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", _secure)
 if env.bool("TRUST_X_FORWARDED_PROTO", False):
     # Only behind a proxy that overwrites this header (the Ingress, a load balancer).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -245,6 +249,11 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# --- Operations ---------------------------------------------------------------------------
+
+# Bearer token Prometheus sends to /metrics; empty: answer loopback and private networks only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 
 # --- Static files -----------------------------------------------------------------------------
 
@@ -291,11 +300,32 @@ USE_TZ = True
 LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ConfigError(f"LOG_LEVEL={LOG_LEVEL!r} must be one of DEBUG, INFO, WARNING, ERROR")
+LOG_FORMAT = env.str("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "plain"}:
+    raise ConfigError(f"LOG_FORMAT={LOG_FORMAT!r} must be 'json' or 'plain'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "syncportal.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "syncportal.logging.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {
+            "()": "syncportal.logging.JsonFormatter",
+            "format": "%(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
