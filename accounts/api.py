@@ -8,6 +8,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
+from ninja.responses import Status
 from ninja.pagination import paginate
 
 from accounts import services
@@ -78,7 +79,7 @@ def create_team(request: HttpRequest, payload: TeamIn):
     team = services.create_team(
         name=payload.name, slug=payload.slug, actor=request.auth.user, request=request
     )
-    return 201, team
+    return Status(201, team)
 
 
 @router.get("/{int:team_id}", response=TeamOut, summary="One team")
@@ -104,7 +105,7 @@ def add_member(request: HttpRequest, team_id: int, payload: MemberIn):
     membership = services.add_member(
         team, user, payload.role, actor=request.auth.user, request=request
     )
-    return 201, membership
+    return Status(201, membership)
 
 
 def _membership(team: Team, user_id: int) -> Membership:
@@ -129,4 +130,4 @@ def set_role(request: HttpRequest, team_id: int, user_id: int, payload: RoleIn):
 def remove_member(request: HttpRequest, team_id: int, user_id: int):
     membership = _membership(_team_to_manage(request, team_id), user_id)
     services.remove_member(membership, actor=request.auth.user, request=request)
-    return 204, None
+    return Status(204, None)

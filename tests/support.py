@@ -160,7 +160,7 @@ def totp_code(secret_b32: str, at: float | None = None, period: int = 30) -> str
 
 
 def enrol_totp(user) -> str:
-    """Give `user` an authenticator app, as finishing the enrolment page does; returns its secret."""
+    """Give `user` an authenticator app, as the enrolment page does; returns its secret."""
     from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
     secret = generate_totp_secret()

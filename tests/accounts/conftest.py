@@ -56,3 +56,24 @@ def idp(openid_provider, settings, db):
 def with_mfa(owner, operator):
     """The team admin and the operator have enrolled an authenticator app, as policy demands."""
     return {"owner": enrol_totp(owner), "operator": enrol_totp(operator)}
+
+
+def call(client, method: str, path: str, token: str | None = None, json=None):
+    """One API request, with a bearer token if given (otherwise the client's session)."""
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    kwargs = {"content_type": "application/json", "data": json} if json is not None else {}
+    return getattr(client, method.lower())(path, **kwargs, **headers)
+
+
+@pytest.fixture
+def make_token(db):
+    """make_token(user, teams, scope="read", days=30) -> the secret of a new token."""
+    from accounts.services import create_api_token
+
+    def make(user, teams, scope="read", days=30):
+        _, secret = create_api_token(
+            user, name="test", scope=scope, teams=teams, expires_in_days=days
+        )
+        return secret
+
+    return make
