@@ -8,8 +8,8 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
-from ninja.responses import Status
 from ninja.pagination import paginate
+from ninja.responses import Status
 
 from accounts import services
 from accounts.access import Principal, Role

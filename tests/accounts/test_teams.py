@@ -36,7 +36,11 @@ def test_an_admin_adds_a_member_with_one_audit_row(admin_session, team, outsider
     assert response.json()["role"] == "operator"
     assert Membership.objects.get(team=team, user=outsider).role == "operator"
     event = AuditEvent.objects.get(action="member.added")
-    assert (event.team, event.target_id, event.details["role"]) == (team, str(outsider.pk), "operator")
+    assert (event.team, event.target_id, event.details["role"]) == (
+        team,
+        str(outsider.pk),
+        "operator",
+    )
 
 
 def test_an_admin_changes_a_role_and_removes_a_member(admin_session, team, viewer):
