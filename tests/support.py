@@ -166,3 +166,21 @@ def enrol_totp(user) -> str:
     secret = generate_totp_secret()
     TOTP.activate(user, secret)
     return secret
+
+
+def clear_app_cache() -> None:
+    """Forget the portal's cache entries (rate-limit counters, used TOTP codes) between tests.
+
+    Only keys under the cache's prefix: Celery's queues and the channel layer share the Redis.
+    """
+    import redis
+    from django.conf import settings
+
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

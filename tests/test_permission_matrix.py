@@ -27,7 +27,7 @@ from accounts.access import Role
 from accounts.models import Membership, Team, User
 from accounts.realtime import GroupConsumer
 from accounts.services import create_api_token
-from tests.support import enrol_totp
+from tests.support import clear_app_cache, enrol_totp
 
 ROLES = ("admin", "operator", "viewer", "outsider", "anonymous")
 
@@ -133,6 +133,7 @@ SOCKETS = [
 
 @pytest.fixture
 def world(team, other_team, owner, operator, viewer, outsider):
+    clear_app_cache()
     for user in (owner, operator, outsider):
         enrol_totp(user)
     User.objects.create_user("newcomer", "newcomer@example.com", "correct horse battery")

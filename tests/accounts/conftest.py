@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.accounts.oidc_provider import OpenIDProvider
-from tests.support import enrol_totp
+from tests.support import clear_app_cache, enrol_totp
 
 CALLBACK = "http://testserver/accounts/oidc/sso/login/callback/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Sign-in counters live in Redis, which outlives each test's database transaction."""
+    clear_app_cache()
 
 
 @pytest.fixture(scope="session")
