@@ -3,21 +3,28 @@
 Every page, API route, consumer and task entry point narrows its querysets with these methods;
 an object outside the caller's teams is simply not found (404), never "forbidden".
 
-- ``visible_to(user)``: any role in the owning team (viewer, operator, admin).
-- ``operable_by(user)``: operator or admin (run, cancel, retry, edit profiles).
-- ``administrable_by(user)``: admin (members, endpoints, credentials).
+- ``visible_to(who)``: any role in the owning team (viewer, operator, admin).
+- ``operable_by(who)``: operator or admin (run, cancel, retry, edit profiles).
+- ``administrable_by(who)``: admin (members, endpoints, credentials).
 
-Superusers pass every check. Inactive and anonymous users pass none.
+``who`` is a user (pages, consumers) or a `Principal` (API routes: ``request.auth``). A
+principal made from a personal API token reaches only the teams the token is bound to, and a
+read-scope token reaches nothing through ``operable_by``/``administrable_by``. Because the
+narrowing happens here, every queryset that uses these methods honours tokens without knowing
+about them.
+
+Superusers pass every check (within a token's teams). Inactive and anonymous users pass none.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import ApiToken, User
 
 
 class Role(models.TextChoices):
@@ -30,8 +37,46 @@ OPERATE_ROLES = (Role.OPERATOR, Role.ADMIN)
 ADMIN_ROLES = (Role.ADMIN,)
 
 
-def _is_real(user: Any) -> bool:
+def is_real(user: Any) -> bool:
     return bool(user) and user.is_authenticated and user.is_active
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of an API route: a user, possibly narrowed by the API token it presented."""
+
+    user: Any
+    # None: everything the user's memberships allow; otherwise only these teams.
+    team_ids: frozenset[int] | None = None
+    can_write: bool = True
+    token: ApiToken | None = None
+
+    @classmethod
+    def for_token(cls, token: ApiToken) -> Principal:
+        return cls(
+            user=token.user,
+            team_ids=frozenset(token.teams.values_list("pk", flat=True)),
+            can_write=token.scope == "write",
+            token=token,
+        )
+
+    @property
+    def is_authenticated(self) -> bool:
+        return is_real(self.user)
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_authenticated and self.user.is_superuser
+
+
+def as_principal(who: User | Principal | Any) -> Principal:
+    return who if isinstance(who, Principal) else Principal(user=who)
+
+
+def caller(request: Any) -> Principal:
+    """The principal of a request: the API's `request.auth`, or the session's user."""
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, Principal) else Principal(user=request.user)
 
 
 def team_ids_for(user: Any, roles: tuple[str, ...] | None = None) -> models.QuerySet:
@@ -49,18 +94,25 @@ class TeamScopedQuerySet(models.QuerySet):
 
     team_field = "team"
 
-    def _restrict(self, user: User | Any, roles: tuple[str, ...] | None) -> models.QuerySet:
-        if not _is_real(user):
+    def _restrict(
+        self, who: User | Principal | Any, roles: tuple[str, ...] | None, *, write: bool
+    ) -> models.QuerySet:
+        principal = as_principal(who)
+        user = principal.user
+        if not is_real(user) or (write and not principal.can_write):
             return self.none()
-        if user.is_superuser:
-            return self
-        return self.filter(**{f"{self.team_field}__in": team_ids_for(user, roles)})
+        queryset = self
+        if not user.is_superuser:
+            queryset = queryset.filter(**{f"{self.team_field}__in": team_ids_for(user, roles)})
+        if principal.team_ids is not None:
+            queryset = queryset.filter(**{f"{self.team_field}__in": principal.team_ids})
+        return queryset
 
-    def visible_to(self, user: User | Any) -> models.QuerySet:
-        return self._restrict(user, None)
+    def visible_to(self, who: User | Principal | Any) -> models.QuerySet:
+        return self._restrict(who, None, write=False)
 
-    def operable_by(self, user: User | Any) -> models.QuerySet:
-        return self._restrict(user, OPERATE_ROLES)
+    def operable_by(self, who: User | Principal | Any) -> models.QuerySet:
+        return self._restrict(who, OPERATE_ROLES, write=True)
 
-    def administrable_by(self, user: User | Any) -> models.QuerySet:
-        return self._restrict(user, ADMIN_ROLES)
+    def administrable_by(self, who: User | Principal | Any) -> models.QuerySet:
+        return self._restrict(who, ADMIN_ROLES, write=True)

@@ -36,8 +36,10 @@ class RequestContext:
     def from_request(cls, request: Any) -> RequestContext:
         if request is None:
             return cls()
+        from accounts.security import client_ip
+
         return cls(
-            ip=request.META.get("REMOTE_ADDR") or None,
+            ip=client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
             request_id=getattr(request, "request_id", ""),
         )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from accounts.access import Role, TeamScopedQuerySet
 
@@ -53,9 +54,15 @@ class MembershipQuerySet(TeamScopedQuerySet):
 class Membership(models.Model):
     """A user's role in one team: viewer reads, operator runs, admin also manages."""
 
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Added by an admin"
+        SSO = "sso", "From the single sign-on groups claim"
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    # SSO-sourced memberships follow the groups claim at each sign-in; manual ones are kept.
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MANUAL)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MembershipQuerySet.as_manager()
@@ -73,16 +80,72 @@ class Membership(models.Model):
         return f"{self.user} is {self.get_role_display()} of {self.team}"
 
 
-class AuditEventQuerySet(models.QuerySet):
-    def visible_to(self, user) -> models.QuerySet:
-        """Auditors and superusers read every team's trail; team admins read their teams'."""
-        from accounts.access import ADMIN_ROLES, _is_real, team_ids_for
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self) -> models.QuerySet:
+        """Not revoked, not expired, owned by an active user."""
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=timezone.now(), user__is_active=True
+        )
 
-        if not _is_real(user):
+
+class ApiToken(models.Model):
+    """A personal access token: only its SHA-256 is stored; bound to teams and a scope."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The first characters, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    teams = models.ManyToManyField(Team, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=["read", "write"]), name="apitoken_scope_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def visible_to(self, who) -> models.QuerySet:
+        """Auditors and superusers read every team's trail; team admins read their teams'.
+
+        `who` is a user or an `accounts.access.Principal`; a token narrows it to its teams.
+        """
+        from accounts.access import ADMIN_ROLES, as_principal, is_real, team_ids_for
+
+        principal = as_principal(who)
+        user = principal.user
+        if not is_real(user):
             return self.none()
-        if user.is_superuser or user.is_auditor:
-            return self
-        return self.filter(team_id__in=team_ids_for(user, ADMIN_ROLES))
+        queryset = self
+        if not (user.is_superuser or user.is_auditor):
+            queryset = queryset.filter(team_id__in=team_ids_for(user, ADMIN_ROLES))
+        if principal.team_ids is not None:
+            queryset = queryset.filter(team_id__in=principal.team_ids)
+        return queryset
 
 
 class AuditEvent(models.Model):

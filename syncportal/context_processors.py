@@ -3,4 +3,7 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict:
-    return {"SITE_NAME": settings.SITE_NAME}
+    return {
+        "SITE_NAME": settings.SITE_NAME,
+        "LOCAL_LOGIN_ENABLED": settings.LOCAL_LOGIN_ENABLED,
+    }

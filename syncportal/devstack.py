@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("DEBUG", "1")
     env.setdefault("ENDPOINT_ALLOW_PRIVATE_NETWORKS", "1")
     env.setdefault("LOCAL_ROOTS", str(VAR_DIR / "local"))
+    # The demo admin is a superuser, whom the MFA policy would send to enrolment first; the
+    # local demo leaves the policy off (the banner says so). MFA_REQUIRED=1 make run enforces it.
+    env.setdefault("MFA_REQUIRED", "0")
     env["PYTHONUNBUFFERED"] = "1"
     env["DJANGO_SETTINGS_MODULE"] = "syncportal.settings"
     (VAR_DIR / "local").mkdir(exist_ok=True)
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.start("beat", [PYTHON, "-m", *"celery -A syncportal beat -l INFO".split()])
         url = f"http://{args.host}:{args.port}/"
         wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
-        print_banner(url)
+        print_banner(url, mfa_required=env["MFA_REQUIRED"] not in ("0", "false", "no", "off"))
         supervisor.watch()
     except Stop:
         print("\n[run] stopping...")
@@ -215,13 +218,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_banner(url: str) -> None:
+def print_banner(url: str, *, mfa_required: bool = False) -> None:
     login_file = VAR_DIR / "demo-login.txt"
     login = login_file.read_text().strip() if login_file.exists() else "see manage.py seed_demo"
+    mfa = (
+        "MFA policy: on (enrol an authenticator at first sign-in)"
+        if mfa_required
+        else "MFA policy: off for this local demo (MFA_REQUIRED=1 to enforce)"
+    )
     line = "─" * 60
     print(
         f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n"
-        f"  Stop with Ctrl-C.\n{line}\n",
+        f"  {mfa}\n  Stop with Ctrl-C.\n{line}\n",
         flush=True,
     )
 

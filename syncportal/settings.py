@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "channels",
     "ninja",
     "django_celery_beat",
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.SessionLifetimeMiddleware",
+    "accounts.middleware.MfaRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "syncportal.urls"
@@ -179,12 +184,112 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT", 8 * 3600, min=60)
 SESSION_SAVE_EVERY_REQUEST = True  # the cookie age is an idle timeout
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# --- Identity ---------------------------------------------------------------------------------
+# Single sign-on (OpenID Connect), local logins, MFA policy, lockout, session lifetime, API tokens.
+
+# Local (username/email + password) sign-in. When off, only superusers may still sign in with a
+# password (break-glass); everyone else uses single sign-on.
+LOCAL_LOGIN_ENABLED = env.bool("LOCAL_LOGIN_ENABLED", True)
+
+# The OpenID provider: discovery base URL (the issuer; /.well-known/openid-configuration is
+# appended), client credentials registered there, and the label of the sign-in button.
+OIDC_SERVER_URL = env.url("OIDC_SERVER_URL", None, schemes=("https", "http")) or ""
+OIDC_PROVIDER_ID = "sso"  # part of the callback URL: /accounts/oidc/sso/login/callback/
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", "Single sign-on")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", env.required if OIDC_SERVER_URL else "")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", env.required if OIDC_SERVER_URL else "")
+OIDC_SCOPES = env.list("OIDC_SCOPES", ["openid", "profile", "email"])
+if OIDC_SERVER_URL and "openid" not in OIDC_SCOPES:
+    raise ConfigError("OIDC_SCOPES must include 'openid'")
+if OIDC_SERVER_URL.startswith("http://") and not DEBUG and not env.bool("OIDC_ALLOW_HTTP", False):
+    raise ConfigError("OIDC_SERVER_URL must use https:// (OIDC_ALLOW_HTTP=1 to override)")
+# Team memberships from a claim of the ID token / userinfo: 'group=team-slug:role,...'.
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", "groups")
+OIDC_GROUP_MAP: dict[str, tuple[str, str]] = {}
+for _entry in env.list("OIDC_GROUP_MAP", []):
+    _group, _, _target = _entry.partition("=")
+    _slug, _, _role = _target.partition(":")
+    if not (_group.strip() and _slug.strip() and _role.strip() in {"viewer", "operator", "admin"}):
+        raise ConfigError(
+            f"OIDC_GROUP_MAP entry {_entry!r} must look like 'group=team-slug:role' "
+            "with role viewer, operator or admin"
+        )
+    OIDC_GROUP_MAP[_group.strip()] = (_slug.strip(), _role.strip())
+if not LOCAL_LOGIN_ENABLED and not OIDC_SERVER_URL:
+    raise ConfigError("LOCAL_LOGIN_ENABLED=0 needs OIDC_SERVER_URL, or nobody could sign in")
+
+SOCIALACCOUNT_ADAPTER = "accounts.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True  # first SSO login provisions the user
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never sign in to an existing account by email
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_PROVIDERS: dict = {
+    "openid_connect": {
+        # Ours adds the nonce and always verifies the ID token's signature (accounts.oidc).
+        "provider_class": "accounts.oidc.StrictOpenIDConnectProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": [],
+    }
+}
+if OIDC_SERVER_URL:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
+        {
+            "provider_id": OIDC_PROVIDER_ID,
+            "name": OIDC_PROVIDER_NAME,
+            "client_id": OIDC_CLIENT_ID,
+            "secret": OIDC_CLIENT_SECRET,
+            "settings": {
+                "server_url": OIDC_SERVER_URL,
+                "scope": OIDC_SCOPES,
+                "oauth_pkce_enabled": True,
+                "token_auth_method": "client_secret_basic",
+            },
+        }
+    )
+
+# MFA: TOTP with recovery codes, and WebAuthn security keys / passkeys.
+MFA_REQUIRED = env.bool("MFA_REQUIRED", True)  # for operators, team admins and superusers
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = False  # keys are a second factor; sign-in stays SSO or password
+MFA_RECOVERY_CODES_SHOW_ONCE = True
+MFA_TOTP_ISSUER = SITE_NAME
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # http://localhost in development only
+# Changing MFA, passwords or creating API tokens needs a sign-in this recent (seconds).
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_TIMEOUT", 300, min=30)
+MFA_REAUTHENTICATION_REQUIRED = True
+
+# Brute force: failed local logins per account (whatever the client IP) lock it for a while;
+# a per-IP limit slows spraying. Counters live in the shared cache (Redis).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, min=1)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", 900, min=1)
+LOGIN_FAILURE_IP_LIMIT = env.int("LOGIN_FAILURE_IP_LIMIT", 20, min=1)
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": (
+        f"{LOGIN_FAILURE_IP_LIMIT}/m/ip,{LOGIN_FAILURE_LIMIT}/{LOGIN_LOCKOUT_SECONDS}s/key"
+    ),
+}
+# How many proxies in front of the portal append to X-Forwarded-For. 0: the header is ignored
+# and the client IP is the peer address; N: the Nth address from the right is the client.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, min=0, max=10)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+
+# Sessions also end this long after sign-in, however active (SESSION_IDLE_TIMEOUT is above).
+SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=300)
+
+# Personal API tokens: the longest lifetime a user may choose, in days.
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", 365, min=1)
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_PAGINATION_MAX_LIMIT = 500
 
 # --- Credentials at rest ----------------------------------------------------------------------
 

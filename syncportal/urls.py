@@ -1,11 +1,21 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import oidc
+from syncportal.api import api
+
 admin.site.site_header = "SyncPortal administration"
 admin.site.site_title = "SyncPortal admin"
+# The admin signs in through allauth too: same lockout, same MFA, same audit.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    # Before allauth's own: the same OIDC URLs, with nonce and signature checks (accounts.oidc).
+    path("accounts/", include(oidc.urlpatterns)),
     path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
     path("", include("transfers.urls")),
 ]

@@ -139,3 +139,48 @@ def start_web_server(env: dict[str, str], log_path: Path, port: int) -> ChildPro
         env,
         log_path,
     )
+
+
+# --- Second factors ---------------------------------------------------------------------------
+
+
+def totp_code(secret_b32: str, at: float | None = None, period: int = 30) -> str:
+    """The RFC 6238 code an authenticator app shows (written here, independent of allauth)."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+
+    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
+    counter = int((time.time() if at is None else at) // period)
+    digest = hmac.new(key, struct.pack(">Q", counter), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 10**6:06d}"
+
+
+def enrol_totp(user) -> str:
+    """Give `user` an authenticator app, as the enrolment page does; returns its secret."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return secret
+
+
+def clear_app_cache() -> None:
+    """Forget the portal's cache entries (rate-limit counters, used TOTP codes) between tests.
+
+    Only keys under the cache's prefix: Celery's queues and the channel layer share the Redis.
+    """
+    import redis
+    from django.conf import settings
+
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

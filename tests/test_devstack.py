@@ -52,6 +52,7 @@ def test_it_starts_the_portal_and_stops_every_process(tmp_path):
         assert f"http://127.0.0.1:{port}/" in output
         login = (tmp_path / "demo-login.txt").read_text().strip()
         assert f"Demo login: {login}" in output
+        assert "MFA policy: off for this local demo" in output
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=10) as r:
             assert r.status == 200
         children = descendants(supervisor.pid)

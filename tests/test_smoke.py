@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from tests.support import enrol_totp
 from transfers.tasks import ping
 
 
@@ -47,6 +48,7 @@ def test_a_task_round_trips_through_the_broker(celery_worker):
 
 
 def test_a_signed_in_user_sees_the_dashboard(client, owner, team):
+    enrol_totp(owner)  # a team admin must have MFA (MFA_REQUIRED)
     client.force_login(owner)
     response = client.get("/")
     assert response.status_code == 200

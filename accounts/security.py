@@ -1,0 +1,38 @@
+"""Sign-in policy helpers: the MFA requirement and the client address behind trusted proxies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import get_adapter
+from allauth.mfa.models import Authenticator
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+
+from accounts.access import OPERATE_ROLES, is_real
+
+
+def mfa_required_for(user: Any) -> bool:
+    """Whether the MFA policy applies: operators, team admins and superusers."""
+    if not settings.MFA_REQUIRED or not is_real(user):
+        return False
+    return user.is_superuser or user.memberships.filter(role__in=OPERATE_ROLES).exists()
+
+
+def mfa_enrolled(user: Any) -> bool:
+    """An authenticator that can sign in (recovery codes alone do not count)."""
+    return Authenticator.objects.filter(
+        user_id=user.pk, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists()
+
+
+def mfa_missing(user: Any) -> bool:
+    return mfa_required_for(user) and not mfa_enrolled(user)
+
+
+def client_ip(request: Any) -> str | None:
+    """The client's address: X-Forwarded-For only counts for the TRUSTED_PROXY_COUNT hops."""
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except (ImproperlyConfigured, PermissionDenied):  # fewer hops than configured proxies
+        return request.META.get("REMOTE_ADDR") or None

@@ -1,0 +1,103 @@
+"""Audit of sign-in events and MFA changes, from Django's and allauth's signals.
+
+Handlers only record; they never store secrets (Django already masks the password in
+`user_login_failed`, and we keep only the login name from it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from allauth.account.signals import user_logged_in as allauth_user_logged_in
+from allauth.mfa.signals import (
+    authentication_failed as mfa_authentication_failed,
+)
+from allauth.mfa.signals import (
+    authenticator_added,
+    authenticator_removed,
+    authenticator_reset,
+)
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from accounts import audit
+
+SESSION_STARTED_KEY = "syncportal_auth_started"
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.session_started")
+def _session_started(sender, request, user, **kwargs: Any) -> None:
+    # Django has already rotated the session key; stamp it for the absolute timeout.
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_STARTED_KEY] = int(time.time())
+
+
+@receiver(allauth_user_logged_in, dispatch_uid="accounts.audit_login")
+def _login_succeeded(sender, request, user, **kwargs: Any) -> None:
+    sociallogin = kwargs.get("sociallogin")
+    details = {"method": "sso" if sociallogin else "password"}
+    if sociallogin is not None:
+        details["provider"] = sociallogin.account.provider
+    audit.record("login.succeeded", actor=user, target=user, details=details, request=request)
+
+
+@receiver(user_login_failed, dispatch_uid="accounts.audit_login_failed")
+def _login_failed(sender, credentials: dict, request=None, **kwargs: Any) -> None:
+    login = credentials.get("username") or credentials.get("email") or ""
+    audit.record(
+        "login.failed",
+        details={"login": str(login)[:150], "reason": "bad credentials"},
+        request=request,
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.audit_logout")
+def _logged_out(sender, request, user, **kwargs: Any) -> None:
+    if user is None:
+        return
+    reason = getattr(request, "logout_reason", "") if request is not None else ""
+    audit.record(
+        "logout", actor=user, target=user, details={"reason": reason or "user"}, request=request
+    )
+
+
+@receiver(authenticator_added, dispatch_uid="accounts.audit_mfa_added")
+def _mfa_enrolled(sender, request, user, authenticator, **kwargs: Any) -> None:
+    audit.record(
+        "mfa.enrolled",
+        actor=user,
+        target=user,
+        details={"type": authenticator.type},
+        request=request,
+    )
+
+
+@receiver(authenticator_removed, dispatch_uid="accounts.audit_mfa_removed")
+def _mfa_removed(sender, request, user, authenticator, **kwargs: Any) -> None:
+    audit.record(
+        "mfa.removed",
+        actor=user,
+        target=user,
+        details={"type": authenticator.type},
+        request=request,
+    )
+
+
+@receiver(authenticator_reset, dispatch_uid="accounts.audit_mfa_reset")
+def _mfa_reset(sender, request, user, authenticator, **kwargs: Any) -> None:
+    audit.record(
+        "mfa.reset", actor=user, target=user, details={"type": authenticator.type}, request=request
+    )
+
+
+@receiver(mfa_authentication_failed, dispatch_uid="accounts.audit_mfa_failed")
+def _mfa_failed(sender, request, user, **kwargs: Any) -> None:
+    authenticator = kwargs.get("authenticator")
+    audit.record(
+        "login.failed",
+        actor=user,
+        target=user,
+        details={"reason": "wrong second factor", "type": getattr(authenticator, "type", "")},
+        request=request,
+    )

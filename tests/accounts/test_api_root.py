@@ -1,0 +1,53 @@
+"""The API root's conventions: authentication, JSON errors, OpenAPI and offline docs."""
+
+from __future__ import annotations
+
+import re
+
+from tests.accounts.conftest import call
+
+
+def test_anonymous_callers_get_a_json_401(client, db):
+    response = client.get("/api/v1/teams")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Authentication required: send a bearer token or sign in."}
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_a_malformed_authorization_header_is_a_401(client, db):
+    response = client.get("/api/v1/teams", HTTP_AUTHORIZATION="Basic dmVyYTpwdw==")
+    assert response.status_code == 401
+    assert "Bearer" in response.json()["detail"]
+
+
+def test_unknown_objects_are_a_json_404(client, viewer, make_token, team):
+    secret = make_token(viewer, [team])
+    response = call(client, "GET", "/api/v1/teams/999999", secret)
+    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+
+
+def test_lists_are_paginated(client, viewer, make_token, team):
+    secret = make_token(viewer, [team])
+    body = call(client, "GET", f"/api/v1/teams/{team.pk}/members?limit=1&offset=0", secret).json()
+    assert body["count"] == 1 and len(body["items"]) == 1
+    too_big = call(client, "GET", "/api/v1/teams?limit=100000", secret)
+    assert too_big.status_code == 422 and too_big.json()["errors"][0]["field"] == "limit"
+
+
+def test_the_openapi_schema_describes_routes_and_bearer_auth(client, db):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/teams/{team_id}/members/{user_id}" in schema["paths"]
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["TokenAuth"] == {"type": "http", "scheme": "bearer"}
+
+
+def test_the_docs_work_offline_under_the_csp(client, db):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    scripts = re.findall(r"<script([^>]*)>", html)
+    for attributes in scripts:  # only our own files, or inert JSON data blocks
+        assert 'src="/static/' in attributes or 'type="application/json"' in attributes
+    assert "cdn" not in html.lower()
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
