@@ -231,7 +231,8 @@ def _differs(
         right = destination.md5 or (_file_md5(destination_path, key) if source.md5 else None)
         if left and right:
             return left != right
-    return source.mtime > destination.mtime
+    # To the second: S3 listings carry whole seconds, local files fractions of one.
+    return int(source.mtime) > int(destination.mtime)
 
 
 def _file_md5(root: str | None, key: str) -> str | None:
