@@ -80,23 +80,33 @@ class LeaseKeeper(threading.Thread):
         renewed = time.monotonic()
         try:
             while not self._halt.wait(CANCEL_POLL_SECONDS):
-                now = time.monotonic()
                 try:
-                    if now - renewed >= self.lease / 4:
+                    if not self._check():
+                        return
+                    if time.monotonic() - renewed >= self.lease / 4:
                         if not self._renew():
                             self._lose("another worker or the reaper took the job")
                             return
-                        renewed = now
-                    if self._cancel_requested():
-                        self.cancel.set()
+                        renewed = time.monotonic()
                 except Exception:
-                    logger.exception("job %s: lease renewal failed", self.job_id)
+                    logger.exception("job %s: lease check failed", self.job_id)
                     connection.close()  # reconnect on the next round
                 if time.monotonic() - renewed > self.lease * SELF_STOP_SHARE:
                     self._lose("the lease could not be renewed in time")
                     return
         finally:
             connection.close()
+
+    def _check(self) -> bool:
+        """Still ours? Then pass on a cancel request. False once the job is someone else's."""
+        row = Job.objects.filter(pk=self.job_id).values_list("lease_owner", "cancel_requested_at")
+        owner, cancel_requested = row.first() or ("", None)
+        if owner != self.owner:
+            self._lose("another worker or the reaper took the job")
+            return False
+        if cancel_requested is not None:
+            self.cancel.set()
+        return True
 
     def _renew(self) -> bool:
         expires = timezone.now() + timedelta(seconds=self.lease)
@@ -105,9 +115,6 @@ class LeaseKeeper(threading.Thread):
                 lease_expires_at=expires
             )
         )
-
-    def _cancel_requested(self) -> bool:
-        return Job.objects.filter(pk=self.job_id).exclude(cancel_requested_at=None).exists()
 
     def _lose(self, why: str) -> None:
         logger.warning("job %s: lease lost (%s); stopping this run", self.job_id, why)

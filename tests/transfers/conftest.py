@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ChildProcess, child_env, free_port, tcp_open, wait_until
+from tests.support import (
+    ChildProcess,
+    child_env,
+    free_port,
+    start_celery_worker,
+    tcp_open,
+    wait_until,
+)
 from tests.transfers.support import S3Service
 
 
@@ -72,28 +79,7 @@ def local_dir():
 def transfer_worker(env: dict, log: Path, *, queue: str, name: str, lease: int) -> ChildProcess:
     """A Celery worker of its own, on its own queue, with a short job lease."""
     worker_env = {**env, "TRANSFER_LEASE_SECONDS": str(lease), "TRANSFER_QUEUE": queue}
-    return ChildProcess(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "syncportal",
-            "worker",
-            "-l",
-            "INFO",
-            "--concurrency",
-            "1",
-            "-Q",
-            queue,
-            "-n",
-            f"{name}@%h",
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        worker_env,
-        log,
-    )
+    return start_celery_worker(worker_env, log, name=name, concurrency=1, queue=queue)
 
 
 def audit_actions() -> list[str]:

@@ -144,3 +144,20 @@ def wait_for_job(job, *, states=None, timeout: float = 60.0):
 
 def multipart_uploads(client, bucket: str) -> list[dict]:
     return client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+
+def s5cmd_processes(endpoint_url: str) -> list:
+    """Live s5cmd processes talking to `endpoint_url`, wherever they are in the process tree
+    (an orphan of a killed worker is re-parented, so descendants alone would miss it)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        try:
+            talks_to_it = endpoint_url in (process.info["cmdline"] or [])
+            alive = process.status() != psutil.STATUS_ZOMBIE
+            if process.info["name"] == "s5cmd" and talks_to_it and alive:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
