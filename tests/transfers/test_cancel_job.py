@@ -94,6 +94,7 @@ def test_a_queued_job_is_cancelled_at_once_and_never_runs(
     assert (job.state, job.attempts, job.started_at) == (Job.State.CANCELLED, 0, None)
 
 
+@pytest.mark.django_db
 def test_a_finished_job_cannot_be_cancelled(team, operator):
     job = Job.objects.create(team=team, profile_name="p", state=Job.State.SUCCEEDED)
     events = AuditEvent.objects.count()

@@ -167,11 +167,20 @@ def _reject(spec: TransferSpec, route: Route, source: Listing) -> dict[str, str]
             if "\n" in key or "\r" in key:
                 rejected[key] = "s5cmd cannot transfer a key that contains a line break"
     if route is Route.DOWNLOAD:
-        for key in list(source):
-            if key.endswith("/"):
-                del source[key]  # a "folder" marker object: directories need no copy
-            elif key not in rejected and safe_local_target(spec.destination.path, key) is None:
+        for key in [key for key in source if key.endswith("/")]:
+            del source[key]  # a "folder" marker object: directories need no copy
+        # s5cmd writes *into* a directory that has the target's name, so never give it one.
+        directories = {key[:i] for key in source for i, c in enumerate(key) if c == "/"}
+        for key in source:
+            if key in rejected:
+                continue
+            target = safe_local_target(spec.destination.path, key)
+            if target is None:
                 rejected[key] = "the key cannot be stored safely under the destination directory"
+            elif key in directories:
+                rejected[key] = "other objects need this name as a directory (e.g. 'a' and 'a/b')"
+            elif os.path.isdir(target):
+                rejected[key] = "a directory is in the way at the destination"
     else:
         limit = MAX_KEY_LENGTH - len(spec.destination.prefix)
         for key in source:

@@ -160,7 +160,8 @@ class _Run:
         self.clients: dict = {}
         self.command = ""
         self.exit_code: int | None = None
-        self.general_errors: list[str] = []
+        self.notes: list[str] = []  # what went wrong beyond single objects
+        self.unverified = False
         self.budget: BufferBudget | None = None
 
     # --- the phases ---------------------------------------------------------------------------
@@ -212,7 +213,13 @@ class _Run:
         verification = None
         if options.verify_after:
             self.tracker.set_phase(Phase.VERIFYING)
-            verification = self.verify()
+            try:
+                verification = self.verify()
+            except TransferError as exc:
+                # Unverified is not succeeded, but the copy's own report stays the headline.
+                self.unverified = True
+                self.notes.append(f"Verification could not run: {exc}")
+                verification = {"error": str(exc)}
             if self.cancel.is_set():
                 return self.result(Outcome.CANCELLED)
         return self.result(self.outcome(), verification=verification)
@@ -308,7 +315,7 @@ class _Run:
         )
         outcome = batch.run(lines, on_success=on_success, on_error=on_error, cancel=self.cancel)
         self.command, self.exit_code = outcome.command, outcome.exit_code
-        self.general_errors += outcome.general_errors + outcome.noise
+        self.notes += [f"s5cmd: {line}" for line in outcome.general_errors + outcome.noise]
         if outcome.cancelled:
             return
         unexplained = "; ".join(outcome.general_errors + outcome.noise)[:500]
@@ -460,7 +467,7 @@ class _Run:
                 (destination.prefix + key for key in self.plan.to_copy),
             )
         except (BotoCoreError, ClientError) as exc:
-            self.general_errors.append(
+            self.notes.append(
                 "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
             )
             return
@@ -491,7 +498,7 @@ class _Run:
             return Outcome.CANCELLED
         # Per-object evidence decides, never s5cmd's exit status or stray output alone.
         if not self.failures:
-            return Outcome.SUCCEEDED
+            return Outcome.PARTIAL if self.unverified else Outcome.SUCCEEDED
         tracker = self.tracker
         if tracker.objects_done == 0 and tracker.objects_deleted == 0:
             return Outcome.FAILED
@@ -531,9 +538,8 @@ class _Run:
             parts.append(
                 f"{len(failures)} object(s) failed ({described}); first: {first.key}: {first.error}"
             )
-        if self.general_errors:
-            parts.append("s5cmd: " + "; ".join(dict.fromkeys(self.general_errors))[:1000])
-        return " ".join(parts)
+        parts += list(dict.fromkeys(self.notes))[:10]
+        return " ".join(parts)[:4000]
 
     def close(self) -> None:
         for client in self.clients.values():

@@ -147,19 +147,21 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
     """A new job: of the objects `job` failed to copy, delete or verify (same options as
     `job`), or of the whole profile with its current settings. A job that failed before any
     object (e.g. an unreachable endpoint) has no failed objects: it is retried whole."""
-    if job.state not in (Job.State.FAILED, Job.State.PARTIAL, Job.State.CANCELLED):
-        raise JobStateError(
-            f"Only a failed, partial or cancelled job can be retried; job #{job.pk} is {job.state}."
-        )
-    keys = sorted(set(job.failures.values_list("key", flat=True))) if failed_only else []
-    profile = job.profile
-    if keys:
-        options = {**job.options, "only_keys": keys}
-    elif profile is not None:
-        options = snapshot_options(profile)
-    else:
-        options = {k: v for k, v in job.options.items() if k != "only_keys"}
     with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state not in (Job.State.FAILED, Job.State.PARTIAL, Job.State.CANCELLED):
+            raise JobStateError(
+                "Only a failed, partial or cancelled job can be retried; "
+                f"job #{job.pk} is {job.state}."
+            )
+        keys = sorted(set(job.failures.values_list("key", flat=True))) if failed_only else []
+        profile = job.profile
+        if keys:
+            options = {**job.options, "only_keys": keys}
+        elif profile is not None:
+            options = snapshot_options(profile)
+        else:
+            options = {k: v for k, v in job.options.items() if k != "only_keys"}
         retry = _create(
             team_id=job.team_id,
             profile=profile,
