@@ -179,8 +179,9 @@ def check_address(address, *, allow_private: bool) -> None:
         raise InvalidValue(
             f"{address} is a link-local or cloud metadata address; endpoints may never use one."
         )
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    if address.is_multicast or address.is_unspecified:
         raise InvalidValue(f"{address} is not a usable endpoint address.")
+    # Loopback, private, shared (CGNAT) and reserved ranges are all "not global".
     if not address.is_global and not allow_private:
         raise InvalidValue(
             f"{address} is on a private network; an administrator must allow private networks "
