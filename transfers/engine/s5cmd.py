@@ -169,9 +169,10 @@ class S5cmdBatch:
         readers = [
             threading.Thread(target=read, args=(process.stdout, on_stdout), daemon=True),
             threading.Thread(target=read, args=(process.stderr, on_stderr), daemon=True),
-            threading.Thread(target=self._feed, args=(process, lines, cancel), daemon=True),
         ]
-        for thread in readers:
+        # The feeder is not waited for: once s5cmd is gone its next write fails and it ends.
+        feeder = threading.Thread(target=self._feed, args=(process, lines, cancel), daemon=True)
+        for thread in [*readers, feeder]:
             thread.start()
         try:
             while process.poll() is None:
@@ -185,7 +186,7 @@ class S5cmdBatch:
             process.wait()
             for thread in readers:
                 thread.join(timeout=self.kill_grace)
-            for stream in (process.stdin, process.stdout, process.stderr):
+            for stream in (process.stdout, process.stderr):
                 with contextlib.suppress(OSError):
                     stream.close()
         outcome.exit_code = process.returncode
