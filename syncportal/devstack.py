@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         url = f"http://{args.host}:{args.port}/"
         wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
-        print_banner(url)
+        print_banner(url, env)
         supervisor.watch()
     except Stop:
         print("\n[run] stopping...")
@@ -263,12 +263,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_banner(url: str) -> None:
+def print_banner(url: str, env: dict[str, str]) -> None:
     login_file = VAR_DIR / "demo-login.txt"
     login = login_file.read_text().strip() if login_file.exists() else "see manage.py seed_demo"
+    # The settings another terminal needs to reach this stack (the embedded Redis's port).
+    settings = " ".join(
+        f"{name}={env[name]}"
+        for name in ("DEBUG", "VAR_DIR", "REDIS_URL", "ENDPOINT_ALLOW_PRIVATE_NETWORKS")
+        if env.get(name)
+    )
     line = "─" * 60
     print(
         f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n"
+        f"  Run the demo profile (or use 'Run now' in {url}admin/):\n"
+        f"    {settings} {PYTHON} manage.py run_profile 'Demo: source to archive' --wait\n"
         f"  Stop with Ctrl-C.\n{line}\n",
         flush=True,
     )
