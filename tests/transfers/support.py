@@ -54,6 +54,19 @@ class S3Service:
             config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
         )
 
+    def config(self, **overrides):
+        """The engine's view of this service, with its credentials."""
+        from transfers.engine import EndpointConfig
+
+        values = {
+            "url": self.url,
+            "access_key_id": self.access_key,
+            "secret_access_key": self.secret_key,
+            "addressing_style": "path",
+        }
+        values.update(overrides)
+        return EndpointConfig(**values)
+
     def bucket(self, stem: str = "b") -> str:
         name = f"{stem}-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name)
@@ -161,3 +174,19 @@ def s5cmd_processes(endpoint_url: str) -> list:
         except psutil.Error:
             continue
     return found
+
+
+def same_bucket_profile(team, actor, endpoint, bucket: str, **fields):
+    """A profile from `bucket`/src/ to `bucket`/dst/ on one endpoint (a server-side copy)."""
+    from transfers import services
+
+    values = {
+        "source_endpoint": endpoint,
+        "source_bucket": bucket,
+        "source_prefix": "src/",
+        "destination_endpoint": endpoint,
+        "destination_bucket": bucket,
+        "destination_prefix": "dst/",
+    }
+    values.update(fields)
+    return services.create_profile(team, actor=actor, **values)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.transfers.conftest import audit_actions
-from tests.transfers.support import put_objects, s3_keys, wait_for_job
+from tests.transfers.support import put_objects, s3_keys, same_bucket_profile, wait_for_job
 from transfers import services
 from transfers.errors import JobStateError
 from transfers.models import Job
@@ -24,18 +24,8 @@ def mirror(team, operator, s3_a, endpoint_a):
     put_objects(
         client, bucket, {"keep-1.txt": b"one", "keep-2.txt": b"two", **extraneous}, prefix="dst/"
     )
-    profile = services.create_profile(
-        team,
-        actor=operator,
-        name="careful mirror",
-        mode="mirror",
-        delete_threshold=3,
-        source_endpoint=endpoint_a,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint_a,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
+    profile = same_bucket_profile(
+        team, operator, endpoint_a, bucket, name="careful mirror", mode="mirror", delete_threshold=3
     )
     return profile, client, bucket
 

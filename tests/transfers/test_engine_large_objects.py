@@ -8,7 +8,6 @@ import os
 
 from tests.transfers.support import hashes, put_objects, s3_hashes
 from transfers.engine import (
-    EndpointConfig,
     Options,
     Outcome,
     Runtime,
@@ -18,15 +17,6 @@ from transfers.engine import (
 )
 
 MiB = 1024 * 1024
-
-
-def config(service) -> EndpointConfig:
-    return EndpointConfig(
-        url=service.url,
-        access_key_id=service.access_key,
-        secret_access_key=service.secret_key,
-        addressing_style="path",
-    )
 
 
 def test_objects_over_the_threshold_are_copied_in_parts_server_side(s3_a):
@@ -41,8 +31,8 @@ def test_objects_over_the_threshold_are_copied_in_parts_server_side(s3_a):
         Metadata={"origin": "camera-7"},
     )
     spec = TransferSpec(
-        S3Location(config(s3_a), bucket, "in/"),
-        S3Location(config(s3_a), bucket, "out/"),
+        S3Location(s3_a.config(), bucket, "in/"),
+        S3Location(s3_a.config(), bucket, "out/"),
         Options(mode="copy", part_size_mb=5, concurrency=3),
         Runtime(allow_private_networks=True, multipart_copy_threshold=5 * MiB),
     )
@@ -68,8 +58,8 @@ def test_the_relay_streams_within_its_buffer_budget(s3_a, s3_b):
     put_objects(s3_a.client(), source_bucket, objects)
     budget = 16 * MiB
     spec = TransferSpec(
-        S3Location(config(s3_a), source_bucket),
-        S3Location(config(s3_b), destination_bucket, "copy/"),
+        S3Location(s3_a.config(), source_bucket),
+        S3Location(s3_b.config(), destination_bucket, "copy/"),
         Options(mode="copy", part_size_mb=5, concurrency=4, workers=6),
         Runtime(allow_private_networks=True, relay_buffer_bytes=budget),
     )

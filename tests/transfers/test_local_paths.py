@@ -9,7 +9,6 @@ import pytest
 
 from tests.transfers.support import file_hashes, hashes, put_objects
 from transfers.engine import (
-    EndpointConfig,
     InvalidValue,
     LocalLocation,
     Options,
@@ -54,19 +53,13 @@ def test_every_download_target_is_checked(roots):
         assert safe_local_target(str(root), key) is None, key
 
 
-def config(service) -> EndpointConfig:
-    return EndpointConfig(
-        url=service.url, access_key_id=service.access_key, secret_access_key=service.secret_key
-    )
-
-
 def test_a_download_refuses_keys_that_would_escape(roots, s3_a):
     root, outside = roots
     client, bucket = s3_a.client(), s3_a.bucket()
     safe = {"ok/a.txt": b"a", "b.txt": b"b"}
     put_objects(client, bucket, {**safe, "../evil.txt": b"x", "ok/../../evil2.txt": b"y"})
     spec = TransferSpec(
-        S3Location(config(s3_a), bucket),
+        S3Location(s3_a.config(), bucket),
         LocalLocation(str(root / "download")),
         Options(mode="copy"),
         Runtime(allow_private_networks=True, local_roots=(str(root),)),
@@ -91,7 +84,7 @@ def test_an_upload_does_not_follow_symlinks(roots, s3_a):
     client, bucket = s3_a.client(), s3_a.bucket()
     spec = TransferSpec(
         LocalLocation(str(source)),
-        S3Location(config(s3_a), bucket),
+        S3Location(s3_a.config(), bucket),
         Options(mode="copy"),
         Runtime(allow_private_networks=True, local_roots=(str(root),)),
     )
@@ -106,7 +99,7 @@ def test_locations_are_checked_again_when_the_job_runs(roots, s3_a):
     """Settings and the file system may have changed since the profile was saved."""
     root, outside = roots
     spec = TransferSpec(
-        S3Location(config(s3_a), s3_a.bucket()),
+        S3Location(s3_a.config(), s3_a.bucket()),
         LocalLocation(str(root / "in")),
         Options(mode="copy"),
         Runtime(allow_private_networks=False, local_roots=(str(root),)),
@@ -117,7 +110,7 @@ def test_locations_are_checked_again_when_the_job_runs(roots, s3_a):
 
     (root / "in").symlink_to(outside)  # swapped for a link out of the root
     spec = TransferSpec(
-        S3Location(config(s3_a), s3_a.bucket()),
+        S3Location(s3_a.config(), s3_a.bucket()),
         LocalLocation(str(root / "in")),
         Options(mode="copy"),
         Runtime(allow_private_networks=True, local_roots=(str(root),)),

@@ -10,6 +10,7 @@ from tests.transfers.support import (
     hashes,
     put_objects,
     s3_hashes,
+    same_bucket_profile,
     wait_for_job,
     write_files,
 )
@@ -77,17 +78,15 @@ def test_it_leaves_what_its_include_patterns_do_not_name(
     client, bucket = s3_a.client(), s3_a.bucket()
     put_objects(client, bucket, SOURCE, prefix="in/")
     put_objects(client, bucket, {"other/readme.txt": b"not included", **GONE}, prefix="out/")
-    profile = services.create_profile(
+    profile = same_bucket_profile(
         team,
-        actor=operator,
+        operator,
+        endpoint_a,
+        bucket,
         name="csv only",
         mode="mirror",
         include_patterns=["data/*.csv"],
-        source_endpoint=endpoint_a,
-        source_bucket=bucket,
         source_prefix="in/",
-        destination_endpoint=endpoint_a,
-        destination_bucket=bucket,
         destination_prefix="out/",
     )
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from tests.transfers.conftest import audit_actions
-from tests.transfers.support import file_hashes, hashes, put_objects, s3_hashes, wait_for_job
+from tests.transfers.support import (
+    file_hashes,
+    hashes,
+    put_objects,
+    s3_hashes,
+    same_bucket_profile,
+    wait_for_job,
+)
 from transfers import services
 from transfers.errors import JobStateError
 from transfers.models import Job
@@ -23,17 +30,8 @@ def test_verification_finds_a_difference_and_a_retry_repairs_it(
     put_objects(client, bucket, SOURCE, prefix="src/")
     # Same size, other bytes: a size-only sync believes it is unchanged.
     put_objects(client, bucket, {"b.txt": b"BRAVO"}, prefix="dst/")
-    profile = services.create_profile(
-        team,
-        actor=operator,
-        name="size only",
-        compare="size_only",
-        source_endpoint=endpoint_a,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint_a,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
+    profile = same_bucket_profile(
+        team, operator, endpoint_a, bucket, name="size only", compare="size_only"
     )
 
     job = wait_for_job(services.start_job(profile, actor=operator))
@@ -88,18 +86,7 @@ def test_a_failed_object_is_retried_alone(
 def test_a_whole_retry_runs_the_profile_again(celery_worker, team, operator, s3_a, endpoint_a):
     client, bucket = s3_a.client(), s3_a.bucket()
     put_objects(client, bucket, SOURCE, prefix="src/")
-    profile = services.create_profile(
-        team,
-        actor=operator,
-        name="whole",
-        mode="copy",
-        source_endpoint=endpoint_a,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint_a,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
-    )
+    profile = same_bucket_profile(team, operator, endpoint_a, bucket, name="whole", mode="copy")
     job = wait_for_job(services.start_job(profile, actor=operator))
     Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED)
 

@@ -19,16 +19,6 @@ from transfers.engine import EndpointConfig
 from transfers.engine.s5cmd import S5cmdBatch, child_environment, command_line, find_s5cmd
 
 
-def endpoint(service, **overrides) -> EndpointConfig:
-    values = {
-        "url": service.url,
-        "access_key_id": service.access_key,
-        "secret_access_key": service.secret_key,
-    }
-    values.update(overrides)
-    return EndpointConfig(**values)
-
-
 def test_it_runs_the_go_binary_not_the_python_wrapper():
     binary = find_s5cmd()
     with open(binary, "rb") as file:
@@ -37,7 +27,7 @@ def test_it_runs_the_go_binary_not_the_python_wrapper():
 
 
 def test_credentials_go_to_the_environment_only(s3_a):
-    config = endpoint(s3_a)
+    config = s3_a.config()
     batch = S5cmdBatch(find_s5cmd(), config, workers=4)
 
     argv = batch.argv()
@@ -81,7 +71,7 @@ def test_it_reports_each_object_whatever_the_exit_status(s3_a):
         errors.append(message)
         return True
 
-    outcome = S5cmdBatch(find_s5cmd(), endpoint(s3_a), workers=2).run(
+    outcome = S5cmdBatch(find_s5cmd(), s3_a.config(), workers=2).run(
         lines, on_success=successes.append, on_error=on_error, cancel=threading.Event()
     )
 
@@ -104,7 +94,7 @@ def endless_input():
 
 def test_a_cancel_stops_the_process_group_promptly(s3_a):
     cancel = threading.Event()
-    batch = S5cmdBatch(find_s5cmd(), endpoint(s3_a), workers=1, kill_grace=30)
+    batch = S5cmdBatch(find_s5cmd(), s3_a.config(), workers=1, kill_grace=30)
     runner = threading.Thread(
         target=batch.run,
         args=(endless_input(),),

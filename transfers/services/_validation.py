@@ -54,3 +54,12 @@ def apply_changes(
     for name, value in changes.items():
         setattr(instance, name, value)
     return changes
+
+
+def difference(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The audit details of an update: the changed fields, before and after."""
+    changed = [field for field in after if before[field] != after[field]]
+    return {
+        "before": {field: before[field] for field in changed},
+        "after": {field: after[field] for field in changed},
+    }

@@ -16,7 +16,7 @@ from transfers.engine import EndpointCheck, check_endpoint
 from transfers.engine.validation import CONTROL_CHARACTERS, validate_bucket, validate_endpoint_url
 from transfers.errors import EndpointInUse
 from transfers.models import Endpoint, SyncProfile
-from transfers.services._validation import Errors, apply_changes
+from transfers.services._validation import Errors, apply_changes, difference
 from transfers.specs import endpoint_config
 
 EDITABLE = ("name", "url", "region", "addressing_style", "verify_tls", "access_key_id")
@@ -101,19 +101,15 @@ def update_endpoint(endpoint: Endpoint, *, actor, request=None, **changes: Any) 
     errors = Errors()
     _validate(endpoint, errors)
     errors.raise_if_any()
-    after = _state(endpoint)
-    changed = [field for field in EDITABLE if before[field] != after[field]]
+    details = difference(before, _state(endpoint))
     with transaction.atomic():
-        endpoint.save(update_fields=[*changed, "updated_at"])
+        endpoint.save(update_fields=[*details["after"], "updated_at"])
         audit.record(
             "endpoint.updated",
             actor=actor,
             target=endpoint,
             team=endpoint.team,
-            details={
-                "before": {f: before[f] for f in changed},
-                "after": {f: after[f] for f in changed},
-            },
+            details=details,
             request=request,
         )
     return endpoint

@@ -21,7 +21,7 @@ from transfers.engine.validation import (
 )
 from transfers.errors import ProfileBusy, Unavailable
 from transfers.models import Endpoint, Job, SyncProfile
-from transfers.services._validation import Errors, apply_changes
+from transfers.services._validation import Errors, apply_changes, difference
 from transfers.specs import snapshot_options, spec_from_options
 
 EDITABLE = (
@@ -180,8 +180,6 @@ def update_profile(profile: SyncProfile, *, actor, request=None, **changes: Any)
     _resolve_endpoints(profile, endpoints, errors)
     _validate(profile, errors)
     errors.raise_if_any()
-    after = _state(profile)
-    changed = [field for field in EDITABLE if before[field] != after[field]]
     with transaction.atomic():
         profile.save()
         audit.record(
@@ -189,10 +187,7 @@ def update_profile(profile: SyncProfile, *, actor, request=None, **changes: Any)
             actor=actor,
             target=profile,
             team=profile.team,
-            details={
-                "before": {f: before[f] for f in changed},
-                "after": {f: after[f] for f in changed},
-            },
+            details=difference(before, _state(profile)),
             request=request,
         )
     return profile
