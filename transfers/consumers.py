@@ -30,8 +30,8 @@ class _RelayConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive_json(self, content, **kwargs) -> None:
-        """Clients only listen."""
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        """Clients only listen; whatever they send is ignored."""
 
     async def job_update(self, event: dict) -> None:
         await self.send_json(event)

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
+from syncportal.crypto import DecryptionError
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
 from transfers.models import Job, JobFailure, JobSample
@@ -142,6 +143,10 @@ def run_job(job_id: int) -> str:
             spec = spec_for_job(job)
         except (Unavailable, EngineError) as exc:
             result = Result(outcome=Outcome.FAILED, error=str(exc))
+        except DecryptionError as exc:
+            result = Result(
+                outcome=Outcome.FAILED, error=f"The endpoint's credentials cannot be read: {exc}"
+            )
         else:
             # In this thread: s5cmd is tied (PR_SET_PDEATHSIG) to the thread that starts it.
             result = run_transfer(

@@ -164,3 +164,10 @@ def test_it_tests_reachability_credentials_and_bucket(team, owner, s3_a):
     assert "Cannot reach" in unreachable.message
     with pytest.raises(ValidationError):
         services.test_endpoint(good, bucket="Not_A_Bucket")
+
+
+@pytest.mark.django_db
+def test_a_service_name_is_a_valid_host(team, owner):
+    """In a compose file or a cluster, S3 is often just "minio"."""
+    endpoint = create(team, owner, url="http://minio:9000/")
+    assert endpoint.url == "http://minio:9000"

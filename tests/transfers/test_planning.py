@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.transfers.support import put_objects
+from transfers.engine import Options, Runtime, S3Location, TransferSpec, plan_transfer
 from transfers.engine.filters import Scope, split_wildcard_prefix
 from transfers.engine.listing import ObjectInfo
 from transfers.engine.planning import diff
+from transfers.engine.validation import validate_prefix
 
 MD5_A, MD5_B = "a" * 32, "b" * 32
 
@@ -97,3 +100,21 @@ def test_a_retry_copies_its_keys_whatever_the_compare_rule():
         {"same": SOURCE["same"]}, DESTINATION, mode="sync", compare="size_mtime", force=True
     )
     assert (to_copy, unchanged) == (["same"], 0)
+
+
+def test_a_star_in_a_prefix_is_literal_unless_wildcards_are_on(s3_a):
+    client, bucket = s3_a.client(), s3_a.bucket()
+    put_objects(client, bucket, {"logs/2026-*/literal.log": b"1", "logs/2026-01/a.log": b"2"})
+
+    def planned(wildcards: bool) -> list[str]:
+        prefix = validate_prefix("logs/2026-*/", wildcards=wildcards)
+        spec = TransferSpec(
+            S3Location(s3_a.config(), bucket, prefix),
+            S3Location(s3_a.config(), bucket, "copy/"),
+            Options(mode="copy", source_wildcards=wildcards),
+            Runtime(allow_private_networks=True),
+        )
+        return sorted(plan_transfer(spec).to_copy)
+
+    assert planned(False) == ["literal.log"]
+    assert planned(True) == ["2026-*/literal.log", "2026-01/a.log"]

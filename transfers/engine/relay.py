@@ -17,7 +17,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from transfers.engine.locations import S3Location
+from botocore.exceptions import BotoCoreError, ClientError
+
+from transfers.engine.errors import TransferError
+from transfers.engine.locations import S3Location, describe_error
 from transfers.engine.s3ops import Cancelled, abort_quietly, carried_metadata, part_size_for
 
 _PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
@@ -86,9 +89,14 @@ class Relay:
         self.parts.shutdown(wait=True, cancel_futures=True)
 
     def copy(self, key: str) -> None:
-        response = self.source_client.get_object(
-            Bucket=self.source.bucket, Key=self.source_base + key
-        )
+        try:
+            response = self.source_client.get_object(
+                Bucket=self.source.bucket, Key=self.source_base + key
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise TransferError(
+                "Reading failed: " + describe_error(exc, self.source.endpoint, self.source.bucket)
+            ) from None
         body = response["Body"]
         try:
             size = response["ContentLength"]
@@ -96,10 +104,17 @@ class Relay:
             target = {"Bucket": self.destination.bucket, "Key": self.destination.prefix + key}
             headers = {**carried_metadata(response), **self.extra}
             part = part_size_for(size, self.part_size)
-            if size <= part:
-                digest = self._single(body, size, target, headers)
-            else:
-                digest = self._multipart(body, size, part, target, headers)
+            try:
+                if size <= part:
+                    digest = self._single(body, size, target, headers)
+                else:
+                    digest = self._multipart(body, size, part, target, headers)
+            except ClientError as exc:
+                destination = self.destination
+                raise TransferError(
+                    "Writing failed: "
+                    + describe_error(exc, destination.endpoint, destination.bucket)
+                ) from None
             if expected and digest != expected.group(1):
                 raise IntegrityError(
                     "the bytes read do not match the source's MD5 (it changed during the copy?)"
