@@ -149,14 +149,20 @@ def _check_overlap(profile: SyncProfile, kinds: dict, errors: Errors) -> None:
         )
 
 
-def create_profile(team: Team, *, actor, request=None, **fields: Any) -> SyncProfile:
-    profile = SyncProfile(team=team, created_by=actor if getattr(actor, "pk", None) else None)
+def _apply(profile: SyncProfile, changes: dict[str, Any]) -> None:
+    """Set the changes on the (unsaved) profile and validate it; raise every error at once."""
     errors = Errors()
-    endpoints = {f"{side}_endpoint": fields.pop(f"{side}_endpoint", None) for side in SIDES}
-    apply_changes(profile, fields, EDITABLE)
+    fields = [f"{side}_endpoint" for side in SIDES]
+    endpoints = {field: changes.pop(field) for field in fields if field in changes}
+    apply_changes(profile, changes, EDITABLE)
     _resolve_endpoints(profile, endpoints, errors)
     _validate(profile, errors)
     errors.raise_if_any()
+
+
+def create_profile(team: Team, *, actor, request=None, **fields: Any) -> SyncProfile:
+    profile = SyncProfile(team=team, created_by=actor if getattr(actor, "pk", None) else None)
+    _apply(profile, fields)
     with transaction.atomic():
         profile.save()
         audit.record(
@@ -172,14 +178,7 @@ def create_profile(team: Team, *, actor, request=None, **fields: Any) -> SyncPro
 
 def update_profile(profile: SyncProfile, *, actor, request=None, **changes: Any) -> SyncProfile:
     before = _state(profile)
-    errors = Errors()
-    endpoints = {
-        f"{s}_endpoint": changes.pop(f"{s}_endpoint") for s in SIDES if f"{s}_endpoint" in changes
-    }
-    apply_changes(profile, changes, EDITABLE)
-    _resolve_endpoints(profile, endpoints, errors)
-    _validate(profile, errors)
-    errors.raise_if_any()
+    _apply(profile, changes)
     with transaction.atomic():
         profile.save()
         audit.record(
