@@ -26,8 +26,10 @@ from accounts.access import is_real
 from accounts.security import mfa_missing
 from accounts.signals import SESSION_STARTED_KEY
 
-# Close code for a refused socket (4000-4999 are for applications; mirrors HTTP 403).
-REFUSED = 4403
+# Close codes in the application range (4000-4999), mirroring HTTP: no usable session, or
+# nothing this user may watch here (the same answer whether or not the object exists).
+UNAUTHENTICATED = 4401
+NOT_FOUND = 4404
 
 
 def socket_user(scope: dict[str, Any]) -> Any | None:
@@ -45,30 +47,50 @@ def socket_user(scope: dict[str, Any]) -> Any | None:
 
 
 class GroupConsumer(AsyncJsonWebsocketConsumer):
-    """Joins one Channels group after the access check and relays its messages; no logic."""
+    """Joins its Channels groups after the access check and relays their messages; no logic.
 
-    group_name: str | None = None
+    Subclasses implement `group_for(user)` (one group) or `groups_for(user)` (several), and
+    may send a first message with `initial_messages(user)`. All three run in a DB thread.
+    """
+
+    groups_joined: tuple[str, ...] = ()
 
     def group_for(self, user: Any) -> str | None:
-        """The group `user` may join for this socket's URL, or None. Runs in a DB thread."""
+        """The group `user` may join for this socket's URL, or None."""
         raise NotImplementedError
 
-    def _authorize(self) -> str | None:
+    def groups_for(self, user: Any) -> list[str] | None:
+        """The groups `user` may join for this socket's URL, or None to refuse."""
+        group = self.group_for(user)
+        return [group] if group is not None else None
+
+    def initial_messages(self, user: Any) -> list[dict[str, Any]]:
+        return []
+
+    def _authorize(self) -> tuple[int, list[str], list[dict[str, Any]]]:
         user = socket_user(self.scope)
-        return self.group_for(user) if user is not None else None
+        if user is None:
+            return UNAUTHENTICATED, [], []
+        groups = self.groups_for(user)
+        if groups is None:
+            return NOT_FOUND, [], []
+        return 0, groups, self.initial_messages(user)
 
     async def connect(self) -> None:
-        group = await database_sync_to_async(self._authorize)()
-        if group is None:
-            await self.close(code=REFUSED)
+        refusal, groups, messages = await database_sync_to_async(self._authorize)()
+        if refusal:
+            await self.close(code=refusal)
             return
-        self.group_name = group
-        await self.channel_layer.group_add(group, self.channel_name)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = tuple(groups)
         await self.accept()
+        for message in messages:
+            await self.send_json(message)
 
     async def disconnect(self, code: int) -> None:
-        if self.group_name is not None:
-            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """Sockets are one-way (server to browser); anything sent by the client is ignored."""

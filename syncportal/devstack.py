@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.start("beat", [PYTHON, "-m", *"celery -A syncportal beat -l INFO".split()])
         url = f"http://{args.host}:{args.port}/"
         wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
-        print_banner(url, mfa_required=env["MFA_REQUIRED"] not in ("0", "false", "no", "off"))
+        print_banner(url, env)
         supervisor.watch()
     except Stop:
         print("\n[run] stopping...")
@@ -218,18 +218,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_banner(url: str, *, mfa_required: bool = False) -> None:
+def print_banner(url: str, env: dict[str, str]) -> None:
     login_file = VAR_DIR / "demo-login.txt"
     login = login_file.read_text().strip() if login_file.exists() else "see manage.py seed_demo"
     mfa = (
         "MFA policy: on (enrol an authenticator at first sign-in)"
-        if mfa_required
+        if env.get("MFA_REQUIRED", "1").lower() not in ("0", "false", "no", "off")
         else "MFA policy: off for this local demo (MFA_REQUIRED=1 to enforce)"
+    )
+    # The settings another terminal needs to reach this stack (the embedded Redis's port).
+    settings = " ".join(
+        f"{name}={env[name]}"
+        for name in ("DEBUG", "VAR_DIR", "REDIS_URL", "ENDPOINT_ALLOW_PRIVATE_NETWORKS")
+        if env.get(name)
     )
     line = "─" * 60
     print(
-        f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n"
-        f"  {mfa}\n  Stop with Ctrl-C.\n{line}\n",
+        f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n  {mfa}\n"
+        f"  Run the demo profile (or use 'Run now' in {url}admin/):\n"
+        f"    {settings} {PYTHON} manage.py run_profile 'Demo: source to archive' --wait\n"
+        f"  Stop with Ctrl-C.\n{line}\n",
         flush=True,
     )
 

@@ -45,7 +45,7 @@ def redis_client():
 
 
 def queue_names() -> list[str]:
-    names = {"celery"}
+    names = {"celery", getattr(settings, "TRANSFER_QUEUE", "celery")}
     for route in (getattr(settings, "CELERY_TASK_ROUTES", None) or {}).values():
         if isinstance(route, dict) and route.get("queue"):
             names.add(route["queue"])

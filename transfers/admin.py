@@ -1,7 +1,9 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from transfers.models import Endpoint, Job, JobSample, SyncProfile
+from transfers import services
+from transfers.errors import Conflict
+from transfers.models import Endpoint, Job, JobFailure, JobSample, SyncProfile
 
 
 class EndpointAdminForm(forms.ModelForm):
@@ -48,12 +50,30 @@ class EndpointAdmin(admin.ModelAdmin):
     search_fields = ("name", "url")
 
 
+def _each(modeladmin, request, queryset, act) -> None:
+    """Apply a service to each selected object the user may operate; report each outcome."""
+    for obj in queryset.operable_by(request.user):
+        try:
+            modeladmin.message_user(request, act(obj))
+        except Conflict as exc:
+            modeladmin.message_user(request, str(exc), level=messages.WARNING)
+
+
 @admin.register(SyncProfile)
 class SyncProfileAdmin(admin.ModelAdmin):
     list_display = ("name", "team", "mode", "source_display", "destination_display", "schedule")
     list_filter = ("team", "mode")
     search_fields = ("name",)
     list_select_related = ("team", "source_endpoint", "destination_endpoint")
+    actions = ["run_now"]
+
+    @admin.action(description="Run the selected profiles now")
+    def run_now(self, request, queryset):
+        def start(profile):
+            job = services.start_job(profile, actor=request.user, request=request)
+            return f"Started job #{job.pk} of {profile}."
+
+        _each(self, request, queryset, start)
 
 
 @admin.register(Job)
@@ -63,8 +83,48 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ("profile_name",)
     list_select_related = ("team",)
     readonly_fields = [f.name for f in Job._meta.fields]
+    actions = ["cancel", "approve", "retry_failed"]
 
     def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Cancel the selected jobs")
+    def cancel(self, request, queryset):
+        def cancel(job):
+            job = services.cancel_job(job, actor=request.user, request=request)
+            return f"Job #{job.pk}: {'cancelled' if job.state == 'cancelled' else 'stopping'}."
+
+        _each(self, request, queryset, cancel)
+
+    @admin.action(description="Approve the deletes of the selected (paused) mirrors")
+    def approve(self, request, queryset):
+        def approve(job):
+            services.approve_job(job, actor=request.user, request=request)
+            return f"Job #{job.pk} approved and queued."
+
+        _each(self, request, queryset, approve)
+
+    @admin.action(description="Retry the failed objects of the selected jobs")
+    def retry_failed(self, request, queryset):
+        def retry(job):
+            new = services.retry_job(job, actor=request.user, request=request)
+            return f"Started job #{new.pk}, a retry of #{job.pk}."
+
+        _each(self, request, queryset, retry)
+
+
+@admin.register(JobFailure)
+class JobFailureAdmin(admin.ModelAdmin):
+    list_display = ("job", "operation", "key", "error")
+    list_filter = ("operation",)
+    search_fields = ("key",)
+    list_select_related = ("job",)
+    raw_id_fields = ("job",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

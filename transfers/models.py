@@ -102,6 +102,9 @@ class SyncProfile(models.Model):
     compare = models.CharField(max_length=16, choices=Compare.choices, default=Compare.SIZE_MTIME)
     include_patterns = models.JSONField(default=list, blank=True)
     exclude_patterns = models.JSONField(default=list, blank=True)
+    source_wildcards = models.BooleanField(
+        default=False, help_text="Treat * and ? in the source prefix as wildcards, not literally."
+    )
 
     workers = models.PositiveSmallIntegerField(
         default=64,
@@ -230,6 +233,13 @@ class Job(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
     )
     idempotency_key = models.CharField(max_length=64, blank=True)
+    plan = models.JSONField(
+        null=True, blank=True, help_text="What the run planned: counts and sample keys."
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
 
     objects_total = models.BigIntegerField(null=True, blank=True)
     bytes_total = models.BigIntegerField(null=True, blank=True)
@@ -269,6 +279,14 @@ class Job(models.Model):
                 fields=["team", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
                 name="job_unique_idempotency_key",
+            ),
+            # Two runs of one profile would race on the same destination.
+            models.UniqueConstraint(
+                fields=["profile"],
+                condition=Q(
+                    state__in=["queued", "planning", "running", "awaiting_approval", "verifying"]
+                ),
+                name="job_one_active_per_profile",
             ),
             models.CheckConstraint(
                 condition=Q(objects_done__gte=0, bytes_done__gte=0), name="job_counters_positive"
@@ -311,3 +329,30 @@ class JobSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}@{self.t.isoformat()}"
+
+
+class JobFailureQuerySet(TeamScopedQuerySet):
+    team_field = "job__team"
+
+
+class JobFailure(models.Model):
+    """An object a job could not copy, delete or verify, and why; a retry starts from these."""
+
+    class Operation(models.TextChoices):
+        COPY = "copy", "Copy"
+        DELETE = "delete", "Delete"
+        VERIFY = "verify", "Verify"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="failures")
+    key = models.CharField(max_length=1024, help_text="Relative to the profile's prefixes.")
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    error = models.TextField()
+
+    objects = JobFailureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["job", "id"]
+        indexes = [models.Index(fields=["job", "operation"])]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.key}: {self.error[:80]}"

@@ -1,9 +1,24 @@
-"""Celery tasks of the transfers app: thin wrappers that take ids and call services."""
+"""Celery tasks of the transfers app: thin wrappers that take ids and call the execution layer."""
 
 from celery import shared_task
+
+from transfers import execution
 
 
 @shared_task(name="syncportal.ping")
 def ping(payload: str = "pong") -> str:
     """Round-trips through the broker and a worker; used by health checks and tests."""
     return payload
+
+
+@shared_task(name="transfers.run_job", acks_late=True, reject_on_worker_lost=True)
+def run_job(job_id: int) -> str:
+    """Claim and run one job. A redelivered message for a job that is no longer queued (already
+    run, running elsewhere, cancelled) does nothing."""
+    return execution.run_job(job_id)
+
+
+@shared_task(name="transfers.reap_jobs")
+def reap_jobs() -> list[int]:
+    """Periodic (beat): re-queue or fail the jobs of workers whose lease expired."""
+    return execution.reap_expired_leases()

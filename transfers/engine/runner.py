@@ -1,0 +1,549 @@
+"""A run: validate again, plan, maybe stop for approval, copy by route, delete, verify.
+
+`run_transfer()` never raises for a failure of the transfer itself: it returns a `Result`
+whose outcome and error say what happened. It raises only for bugs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from transfers.engine.errors import EngineError, InvalidValue, TransferError
+from transfers.engine.listing import list_local, list_s3
+from transfers.engine.locations import LocalLocation, describe_error
+from transfers.engine.parallel import for_each
+from transfers.engine.planning import Plan, PlanSummary, Route, build_plan, route_for
+from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
+from transfers.engine.relay import BufferBudget, Relay
+from transfers.engine.s3ops import (
+    abort_incomplete_uploads,
+    delete_objects,
+    server_side_copy,
+)
+from transfers.engine.s5cmd import S5cmdBatch, arguments_of, command_line, find_s5cmd
+from transfers.engine.spec import MiB, TransferSpec
+from transfers.engine.validation import (
+    safe_local_target,
+    validate_bucket,
+    validate_endpoint_url,
+    validate_local_path,
+    validate_prefix,
+)
+from transfers.engine.verify import compare_listings
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome:
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    AWAITING_APPROVAL = "awaiting_approval"
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    operation: str  # copy | delete | verify
+    error: str
+
+
+@dataclass
+class Result:
+    outcome: str
+    error: str = ""
+    plan: PlanSummary | None = None
+    objects_total: int = 0
+    bytes_total: int = 0
+    objects_done: int = 0
+    bytes_done: int = 0
+    objects_skipped: int = 0
+    objects_failed: int = 0
+    objects_deleted: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    verification: dict | None = None
+    command: str = ""
+    exit_code: int | None = None
+    elapsed_seconds: float = 0.0
+    buffer_peak_bytes: int = 0  # relay route: the most memory its buffers held at once
+
+
+def check_spec(spec: TransferSpec) -> TransferSpec:
+    """Validate the locations again at run time (DNS, symlinks and settings may have changed);
+    returns the spec with local paths resolved."""
+    runtime, options = spec.runtime, spec.options
+    locations = {}
+    for side in ("source", "destination"):
+        location = getattr(spec, side)
+        try:
+            if location.is_local:
+                locations[side] = LocalLocation(
+                    validate_local_path(location.path, runtime.local_roots)
+                )
+            else:
+                validate_bucket(location.bucket)
+                validate_prefix(
+                    location.prefix, wildcards=side == "source" and options.source_wildcards
+                )
+                validate_endpoint_url(
+                    location.endpoint.url,
+                    allow_private=runtime.allow_private_networks,
+                    require_resolution=True,
+                )
+                locations[side] = location
+        except InvalidValue as exc:
+            raise InvalidValue(f"The {side} is not acceptable: {exc}") from None
+    checked = dataclasses.replace(spec, **locations)
+    route_for(checked)  # refuses local -> local
+    return checked
+
+
+def clients_for(spec: TransferSpec) -> dict:
+    connections = max(10, min(spec.options.workers, spec.runtime.relay_max_objects) * 2)
+    return {
+        side: getattr(spec, side).endpoint.client(max_connections=connections)
+        for side in ("source", "destination")
+        if not getattr(spec, side).is_local
+    }
+
+
+def plan_transfer(spec: TransferSpec, *, cancel: threading.Event | None = None) -> Plan:
+    """The object-level plan, without moving data (a preview). Raises `EngineError`."""
+    spec = check_spec(spec)
+    return build_plan(spec, clients_for(spec), cancel=cancel)
+
+
+def run_transfer(
+    spec: TransferSpec,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    cleanup_previous: bool = False,
+) -> Result:
+    """Run the transfer described by `spec`, reporting through `on_progress`.
+
+    Set `cancel` to stop: s5cmd's process group is stopped, the run's incomplete multipart
+    uploads are aborted, and the result is `cancelled`. `cleanup_previous` aborts incomplete
+    uploads an earlier, dead attempt of the same job left for the keys this run copies.
+    """
+    tracker = ProgressTracker(on_progress, interval=spec.runtime.progress_interval)
+    tracker.run_ticker()
+    run = _Run(spec, tracker, cancel or threading.Event())
+    started = time.monotonic()
+    try:
+        result = run.execute(cleanup_previous=cleanup_previous)
+    except EngineError as exc:
+        result = run.result(Outcome.FAILED, error=str(exc))
+    finally:
+        run.close()
+    result.elapsed_seconds = round(time.monotonic() - started, 3)
+    phase = Phase.AWAITING_APPROVAL if result.outcome == Outcome.AWAITING_APPROVAL else Phase.DONE
+    tracker.finish(phase)
+    return result
+
+
+class _Run:
+    def __init__(self, spec: TransferSpec, tracker: ProgressTracker, cancel: threading.Event):
+        self.spec = spec
+        self.tracker = tracker
+        self.cancel = cancel
+        self.plan: Plan | None = None
+        self.failures: dict[tuple[str, str], str] = {}
+        self.clients: dict = {}
+        self.command = ""
+        self.exit_code: int | None = None
+        self.notes: list[str] = []  # what went wrong beyond single objects
+        self.unverified = False
+        self.budget: BufferBudget | None = None
+
+    # --- the phases ---------------------------------------------------------------------------
+
+    def execute(self, *, cleanup_previous: bool) -> Result:
+        self.spec = spec = check_spec(self.spec)
+        options = spec.options
+        self.clients = clients_for(spec)
+        self.tracker.set_phase(Phase.PLANNING)
+        self.plan = plan = build_plan(spec, self.clients, cancel=self.cancel)
+        if self.cancel.is_set():
+            return self.result(Outcome.CANCELLED)
+        self.tracker.set_totals(
+            objects=len(plan.to_copy) + len(plan.rejected),
+            bytes=plan.bytes_to_copy,
+            skipped=plan.unchanged,
+        )
+        for key, reason in plan.rejected.items():
+            self.fail(key, "copy", reason)
+
+        threshold = options.delete_threshold
+        if threshold is not None and len(plan.to_delete) > threshold:
+            return self.result(
+                Outcome.AWAITING_APPROVAL,
+                error=(
+                    f"This mirror would delete {len(plan.to_delete)} objects, more than the "
+                    f"profile's threshold of {threshold}: it waits for an operator's approval."
+                ),
+            )
+
+        if cleanup_previous:
+            self.abort_uploads()
+        self.tracker.set_phase(Phase.COPYING)
+        try:
+            self.copy()
+        finally:
+            if self.cancel.is_set():
+                self.tracker.set_phase(Phase.CLEANING_UP)
+                self.abort_uploads()
+        if self.cancel.is_set():
+            return self.result(Outcome.CANCELLED)
+
+        if plan.to_delete:
+            self.tracker.set_phase(Phase.DELETING)
+            self.delete()
+            if self.cancel.is_set():
+                return self.result(Outcome.CANCELLED)
+
+        verification = None
+        if options.verify_after:
+            self.tracker.set_phase(Phase.VERIFYING)
+            try:
+                verification = self.verify()
+            except TransferError as exc:
+                # Unverified is not succeeded, but the copy's own report stays the headline.
+                self.unverified = True
+                self.notes.append(f"Verification could not run: {exc}")
+                verification = {"error": str(exc)}
+            if self.cancel.is_set():
+                return self.result(Outcome.CANCELLED)
+        return self.result(self.outcome(), verification=verification)
+
+    def copy(self) -> None:
+        route = self.plan.route
+        if route is Route.RELAY:
+            self.copy_by_relay()
+        elif route is Route.SERVER_SIDE:
+            awkward = [key for key in self.plan.to_copy if not self._batchable(key)]
+            helper = threading.Thread(
+                target=self._guarded, args=(self.copy_server_side, awkward), name="server-copy"
+            )
+            helper.start()
+            try:
+                self.copy_with_s5cmd([k for k in self.plan.to_copy if self._batchable(k)])
+            finally:
+                helper.join()
+        else:
+            self.copy_with_s5cmd(self.plan.to_copy)
+
+    def _guarded(self, work, keys) -> None:
+        try:
+            work(keys)
+        except Exception as exc:
+            for key in keys:
+                self.fail(key, "copy", str(exc))
+
+    def _batchable(self, key: str) -> bool:
+        """Whether s5cmd can server-side copy this key. Not: objects over the CopyObject limit
+        (#29), 'folder' keys ending in '/', keys with spaces (s5cmd form-encodes them in the
+        copy source, which some services read back as '+'), line breaks, or '.'/'..'/''
+        segments (URL cleaning). Those go through CopyObject/UploadPartCopy here."""
+        if self.plan.source[key].size > self.spec.runtime.multipart_copy_threshold:
+            return False
+        if key.endswith("/") or any(c in key for c in " \n\r"):
+            return False
+        return not any(s in ("", ".", "..") for s in key.split("/"))
+
+    def copy_with_s5cmd(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        spec, plan = self.spec, self.plan
+        source, destination = spec.source, spec.destination
+        options = spec.options
+        flags = ["--raw"]
+        if plan.route in (Route.UPLOAD, Route.DOWNLOAD):
+            flags += [f"--concurrency={options.concurrency}", f"--part-size={options.part_size_mb}"]
+        if options.storage_class and not destination.is_local:
+            flags.append(f"--storage-class={options.storage_class}")
+
+        by_destination: dict[str, str] = {}
+        by_arguments: dict[str, str] = {}
+        for key in keys:
+            src, dst = self._source_ref(key), self._destination_ref(key)
+            by_destination[dst] = key
+            by_arguments[f"{src} {dst}"] = key
+
+        done: set[str] = set()
+        errors: dict[str, str] = {}
+        lock = threading.Lock()
+
+        def on_success(message: dict) -> None:
+            key = by_destination.get(message.get("destination", ""))
+            with lock:
+                if key is None or key in done:
+                    return
+                done.add(key)
+                errors.pop(key, None)
+            self.tracker.add(objects=1, bytes=plan.source[key].size)
+
+        def on_error(message: dict) -> bool:
+            key = by_arguments.get(arguments_of(str(message.get("command", ""))) or "")
+            if key is None:
+                return False
+            with lock:
+                if key not in done:
+                    errors[key] = str(message.get("error", "failed"))
+            return True
+
+        endpoint = destination.endpoint if source.is_local else source.endpoint
+        batch = S5cmdBatch(
+            find_s5cmd(spec.runtime.s5cmd_path),
+            endpoint,
+            workers=options.workers,
+            kill_grace=spec.runtime.kill_grace_seconds,
+        )
+        if destination.is_local:
+            os.makedirs(destination.path, exist_ok=True)
+        lines = (
+            command_line("cp", self._source_ref(key), self._destination_ref(key), flags=flags)
+            for key in keys
+        )
+        outcome = batch.run(lines, on_success=on_success, on_error=on_error, cancel=self.cancel)
+        self.command, self.exit_code = outcome.command, outcome.exit_code
+        self.notes += [f"s5cmd: {line}" for line in outcome.general_errors + outcome.noise]
+        if outcome.cancelled:
+            return
+        unexplained = "; ".join(outcome.general_errors + outcome.noise)[:500]
+        for key in keys:
+            if key in done:
+                continue
+            error = errors.get(key) or (
+                f"s5cmd reported no result for this object (exit status {outcome.exit_code}"
+                + (f": {unexplained}" if unexplained else "")
+                + ")"
+            )
+            self.fail(key, "copy", error)
+
+    def copy_server_side(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        spec, plan = self.spec, self.plan
+        client = self.clients["source"]
+        options = spec.options
+
+        def copy_one(key: str) -> None:
+            server_side_copy(
+                client,
+                source_bucket=spec.source.bucket,
+                source_key=plan.source_base + key,
+                destination_bucket=spec.destination.bucket,
+                destination_key=spec.destination.prefix + key,
+                size=plan.source[key].size,
+                part_size=options.part_size_mb * MiB,
+                concurrency=options.concurrency,
+                storage_class=options.storage_class,
+                threshold=spec.runtime.multipart_copy_threshold,
+                cancel=self.cancel,
+                on_bytes=lambda n: self.tracker.add(bytes=n),
+            )
+            self.tracker.add(objects=1)
+
+        self._each(keys, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint)
+
+    def copy_by_relay(self) -> None:
+        spec, plan = self.spec, self.plan
+        options, runtime = spec.options, spec.runtime
+        objects = max(1, min(options.workers, runtime.relay_max_objects))
+        relay = Relay(
+            spec.source,
+            spec.destination,
+            self.clients["source"],
+            self.clients["destination"],
+            source_base=plan.source_base,
+            part_size=options.part_size_mb * MiB,
+            concurrency=options.concurrency,
+            storage_class=options.storage_class,
+            budget=BufferBudget(runtime.relay_buffer_bytes),
+            part_threads=max(2, min(32, objects * options.concurrency)),
+            cancel=self.cancel,
+            on_bytes=lambda n: self.tracker.add(bytes=n),
+        )
+        self.command = (
+            f"relay {spec.source.display} -> {spec.destination.display} "
+            f"({objects} objects at a time, {runtime.relay_buffer_bytes // MiB} MiB of buffers)"
+        )
+        self.budget = relay.budget
+
+        def copy_one(key: str) -> None:
+            relay.copy(key)
+            self.tracker.add(objects=1)
+
+        try:
+            self._each(plan.to_copy, copy_one, threads=objects, endpoint=None)
+        finally:
+            relay.close()
+
+    def _each(self, keys, work, *, threads: int, endpoint) -> None:
+        def describe(exc: BaseException) -> str:
+            if isinstance(exc, (BotoCoreError, ClientError)):
+                if endpoint is not None:
+                    return describe_error(exc, endpoint)
+                return f"{exc.__class__.__name__}: {exc}"
+            return str(exc) or exc.__class__.__name__
+
+        failures = for_each(
+            keys, work, threads=max(1, threads), cancel=self.cancel, describe=describe
+        )
+        if self.cancel.is_set():
+            return  # what broke off is the cancel's doing, not the objects'
+        for key, error in failures.items():
+            self.fail(key, "copy", error)
+
+    def delete(self) -> None:
+        spec, plan = self.spec, self.plan
+        destination = spec.destination
+        if destination.is_local:
+            for key in plan.to_delete:
+                if self.cancel.is_set():
+                    return
+                target = safe_local_target(destination.path, key)
+                try:
+                    if target is None:
+                        raise OSError("the path is not safely inside the destination directory")
+                    os.unlink(target)
+                    self.tracker.add(deleted=1)
+                except OSError as exc:
+                    self.fail(key, "delete", exc.strerror or str(exc))
+            return
+        failures = delete_objects(
+            self.clients["destination"],
+            destination.bucket,
+            [destination.prefix + key for key in plan.to_delete],
+            cancel=self.cancel,
+            on_deleted=lambda n: self.tracker.add(deleted=n),
+        )
+        for full_key, error in failures.items():
+            self.fail(full_key[len(destination.prefix) :], "delete", error)
+
+    def verify(self) -> dict:
+        spec, plan = self.spec, self.plan
+        destination = spec.destination
+        if destination.is_local:
+            fresh = list_local(destination, keep=plan.scope, must_exist=False, cancel=self.cancel)
+        else:
+            fresh = list_s3(
+                destination,
+                self.clients["destination"],
+                base=destination.prefix,
+                keep=plan.scope,
+                cancel=self.cancel,
+            )
+        failed = {key for key, _ in self.failures}
+        verification = compare_listings(
+            plan.source,
+            fresh,
+            expected=[key for key in plan.source if key not in failed],
+            deleted=[key for key in plan.to_delete if key not in failed],
+        )
+        for key, problem in verification.mismatches.items():
+            self.fail(key, "verify", problem)
+        return verification.as_dict()
+
+    def abort_uploads(self) -> None:
+        """Abort incomplete multipart uploads of this run's keys (after a cancel or a crash)."""
+        destination = self.spec.destination
+        if destination.is_local or self.plan is None or not self.plan.to_copy:
+            return
+        try:
+            aborted = abort_incomplete_uploads(
+                self.clients["destination"],
+                destination.bucket,
+                destination.prefix,
+                (destination.prefix + key for key in self.plan.to_copy),
+            )
+        except (BotoCoreError, ClientError) as exc:
+            self.notes.append(
+                "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
+            )
+            return
+        if aborted:
+            logger.info("aborted %d incomplete multipart uploads", aborted)
+
+    # --- bookkeeping --------------------------------------------------------------------------
+
+    def _source_ref(self, key: str) -> str:
+        source = self.spec.source
+        if source.is_local:
+            return os.path.join(source.path, *key.split("/"))
+        return f"s3://{source.bucket}/{self.plan.source_base}{key}"
+
+    def _destination_ref(self, key: str) -> str:
+        destination = self.spec.destination
+        if destination.is_local:
+            return safe_local_target(destination.path, key) or ""
+        return destination.url(key)
+
+    def fail(self, key: str, operation: str, error: str) -> None:
+        if (key, operation) not in self.failures:
+            self.failures[(key, operation)] = error
+            self.tracker.add(failed=1)
+
+    def outcome(self) -> str:
+        if self.cancel.is_set():
+            return Outcome.CANCELLED
+        # Per-object evidence decides, never s5cmd's exit status or stray output alone.
+        if not self.failures:
+            return Outcome.PARTIAL if self.unverified else Outcome.SUCCEEDED
+        tracker = self.tracker
+        if tracker.objects_done == 0 and tracker.objects_deleted == 0:
+            return Outcome.FAILED
+        return Outcome.PARTIAL
+
+    def result(self, outcome: str, *, error: str = "", verification: dict | None = None) -> Result:
+        tracker, plan = self.tracker, self.plan
+        failures = [Failure(k, op, e) for (k, op), e in self.failures.items()]
+        if not error and outcome in (Outcome.FAILED, Outcome.PARTIAL):
+            error = self._summary(failures)
+        return Result(
+            outcome=outcome,
+            error=error,
+            plan=plan.summary() if plan is not None else None,
+            objects_total=tracker.objects_total or 0,
+            bytes_total=tracker.bytes_total or 0,
+            objects_done=tracker.objects_done,
+            bytes_done=tracker.bytes_done,
+            objects_skipped=tracker.objects_skipped,
+            objects_failed=len(failures),
+            objects_deleted=tracker.objects_deleted,
+            failures=failures,
+            verification=verification,
+            command=self.command,
+            exit_code=self.exit_code,
+            buffer_peak_bytes=self.budget.peak if self.budget is not None else 0,
+        )
+
+    def _summary(self, failures: list[Failure]) -> str:
+        parts = []
+        if failures:
+            first = failures[0]
+            counts = {}
+            for failure in failures:
+                counts[failure.operation] = counts.get(failure.operation, 0) + 1
+            described = ", ".join(f"{n} to {op}" for op, n in counts.items())
+            parts.append(
+                f"{len(failures)} object(s) failed ({described}); first: {first.key}: {first.error}"
+            )
+        parts += list(dict.fromkeys(self.notes))[:10]
+        return " ".join(parts)[:4000]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
+
+
+__all__ = ["Failure", "Outcome", "Result", "TransferError", "plan_transfer", "run_transfer"]

@@ -1,0 +1,273 @@
+"""Running a job in a worker, and reaping the jobs of dead workers.
+
+PostgreSQL is the truth. A worker claims a job with one conditional UPDATE (queued -> planning,
+with a lease in its name), renews the lease while it runs, polls for a cancel request, and
+writes the outcome only if it still holds the lease. The reaper (a beat task) finds leases
+that expired — the worker died or lost the database — and re-queues the job (a new claim,
+with the old attempt's incomplete uploads aborted) or fails it after TRANSFER_MAX_ATTEMPTS.
+A worker that cannot renew its lease stops its own run before the lease can expire, so two
+runs of one job never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts import audit
+from syncportal.crypto import DecryptionError
+from transfers.engine import EngineError, Outcome, Result, run_transfer
+from transfers.errors import Unavailable
+from transfers.models import Job, JobFailure, JobSample
+from transfers.progress import ProgressPublisher, broadcast_job
+from transfers.specs import spec_for_job
+
+logger = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 1.0
+# Stop our own run once this share of the lease has passed without a successful renewal.
+SELF_STOP_SHARE = 0.75
+_STATE_FOR_OUTCOME = {
+    Outcome.SUCCEEDED: Job.State.SUCCEEDED,
+    Outcome.PARTIAL: Job.State.PARTIAL,
+    Outcome.FAILED: Job.State.FAILED,
+    Outcome.CANCELLED: Job.State.CANCELLED,
+    Outcome.AWAITING_APPROVAL: Job.State.AWAITING_APPROVAL,
+}
+_RUNNING_STATES = (Job.State.PLANNING, Job.State.RUNNING, Job.State.VERIFYING)
+
+
+def lease_owner_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim(job_id: int, owner: str) -> Job | None:
+    """Take a queued job for this worker, or None if it is not queued (any more)."""
+    now = timezone.now()
+    claimed = Job.objects.filter(
+        pk=job_id, state=Job.State.QUEUED, cancel_requested_at=None
+    ).update(
+        state=Job.State.PLANNING,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=settings.TRANSFER_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        started_at=Coalesce("started_at", now),
+    )
+    return Job.objects.select_related("team").get(pk=job_id) if claimed else None
+
+
+class LeaseKeeper(threading.Thread):
+    """Renews the lease and watches for a cancel request; sets `cancel` when either says stop."""
+
+    def __init__(self, job_id: int, owner: str, cancel: threading.Event):
+        super().__init__(name=f"lease-{job_id}", daemon=True)
+        self.job_id, self.owner, self.cancel = job_id, owner, cancel
+        self.lease = settings.TRANSFER_LEASE_SECONDS
+        self.lost = False
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        renewed = time.monotonic()
+        try:
+            while not self._halt.wait(CANCEL_POLL_SECONDS):
+                try:
+                    if not self._check():
+                        return
+                    if time.monotonic() - renewed >= self.lease / 4:
+                        if not self._renew():
+                            self._lose("another worker or the reaper took the job")
+                            return
+                        renewed = time.monotonic()
+                except Exception:
+                    logger.exception("job %s: lease check failed", self.job_id)
+                    connection.close()  # reconnect on the next round
+                if time.monotonic() - renewed > self.lease * SELF_STOP_SHARE:
+                    self._lose("the lease could not be renewed in time")
+                    return
+        finally:
+            connection.close()
+
+    def _check(self) -> bool:
+        """Still ours? Then pass on a cancel request. False once the job is someone else's."""
+        row = Job.objects.filter(pk=self.job_id).values_list("lease_owner", "cancel_requested_at")
+        owner, cancel_requested = row.first() or ("", None)
+        if owner != self.owner:
+            self._lose("another worker or the reaper took the job")
+            return False
+        if cancel_requested is not None:
+            self.cancel.set()
+        return True
+
+    def _renew(self) -> bool:
+        expires = timezone.now() + timedelta(seconds=self.lease)
+        return bool(
+            Job.objects.filter(pk=self.job_id, lease_owner=self.owner).update(
+                lease_expires_at=expires
+            )
+        )
+
+    def _lose(self, why: str) -> None:
+        logger.warning("job %s: lease lost (%s); stopping this run", self.job_id, why)
+        self.lost = True
+        self.cancel.set()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def run_job(job_id: int) -> str:
+    """The body of the `transfers.run_job` task; returns what happened, for the task result."""
+    owner = lease_owner_name()
+    job = claim(job_id, owner)
+    if job is None:
+        return "not claimed"
+    cancel = threading.Event()
+    keeper = LeaseKeeper(job.pk, owner, cancel)
+    publisher = ProgressPublisher(job.pk, job.team_id, owner)
+    keeper.start()
+    publisher.start()
+    try:
+        try:
+            spec = spec_for_job(job)
+        except (Unavailable, EngineError) as exc:
+            result = Result(outcome=Outcome.FAILED, error=str(exc))
+        except DecryptionError as exc:
+            result = Result(
+                outcome=Outcome.FAILED, error=f"The endpoint's credentials cannot be read: {exc}"
+            )
+        else:
+            # In this thread: s5cmd is tied (PR_SET_PDEATHSIG) to the thread that starts it.
+            result = run_transfer(
+                spec, on_progress=publisher, cancel=cancel, cleanup_previous=job.attempts > 1
+            )
+    except Exception as exc:
+        logger.exception("job %s crashed", job_id)
+        result = Result(outcome=Outcome.FAILED, error=f"Internal error: {exc.__class__.__name__}")
+    finally:
+        keeper.stop()
+        publisher.close()
+    if keeper.lost:
+        return "lease lost"
+    return finish(job, owner, result)
+
+
+def finish(job: Job, owner: str, result: Result) -> str:
+    """Store the outcome, the failures and a last sample, if this worker still holds the job."""
+    state = _STATE_FOR_OUTCOME[result.outcome]
+    waiting = state == Job.State.AWAITING_APPROVAL
+    now = timezone.now()
+    elapsed = max(result.elapsed_seconds, 0.001)
+    fields = {
+        "state": state,
+        "objects_total": result.objects_total,
+        "bytes_total": result.bytes_total,
+        "objects_done": result.objects_done,
+        "bytes_done": result.bytes_done,
+        "objects_skipped": result.objects_skipped,
+        "objects_failed": result.objects_failed,
+        "objects_deleted": result.objects_deleted,
+        "throughput_bps": int(result.bytes_done / elapsed),
+        "command": result.command,
+        "exit_code": result.exit_code,
+        "error": result.error,
+        "verification": result.verification,
+        "lease_owner": "",
+        "lease_expires_at": None,
+        "finished_at": None if waiting else now,
+    }
+    if result.plan is not None:
+        fields["plan"] = result.plan.as_dict()
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields):
+            return "lease lost"
+        job.refresh_from_db()
+        JobFailure.objects.filter(job=job).delete()
+        if not waiting:
+            JobFailure.objects.bulk_create(
+                [
+                    JobFailure(job=job, key=f.key, operation=f.operation, error=f.error)
+                    for f in result.failures
+                ],
+                batch_size=1000,
+            )
+        JobSample.objects.create(
+            job=job, t=now, objects_done=result.objects_done, bytes_done=result.bytes_done
+        )
+        audit.record(
+            "job.awaiting_approval" if waiting else "job.finished",
+            target=job,
+            team=job.team,
+            details={
+                "state": state,
+                "objects_done": result.objects_done,
+                "bytes_done": result.bytes_done,
+                "objects_skipped": result.objects_skipped,
+                "objects_failed": result.objects_failed,
+                "objects_deleted": result.objects_deleted,
+                "objects_to_delete": result.plan.objects_to_delete if result.plan else None,
+                "error": result.error[:500],
+            },
+        )
+        transaction.on_commit(lambda: broadcast_job(job))
+    return state
+
+
+def reap_expired_leases() -> list[int]:
+    """Re-queue or fail the running jobs whose lease expired; returns their ids."""
+    from transfers.services.jobs import enqueue
+
+    now = timezone.now()
+    reaped = []
+    expired = Job.objects.filter(state__in=_RUNNING_STATES, lease_expires_at__lt=now)
+    for job in expired.select_related("team"):
+        attempt = job.attempts
+        if job.cancel_requested_at is not None:
+            state, error = Job.State.CANCELLED, "Cancelled; the worker stopped responding."
+        elif attempt < settings.TRANSFER_MAX_ATTEMPTS:
+            state = Job.State.QUEUED
+            error = f"The worker of attempt {attempt} stopped responding; the job was re-queued."
+        else:
+            state = Job.State.FAILED
+            error = (
+                f"The worker stopped responding (no heartbeat for over "
+                f"{settings.TRANSFER_LEASE_SECONDS} s) on attempt {attempt} of "
+                f"{settings.TRANSFER_MAX_ATTEMPTS}; the job was not re-run."
+            )
+        with transaction.atomic():
+            # Only if nobody renewed or finished it since we looked.
+            taken = Job.objects.filter(
+                Q(pk=job.pk, state=job.state, lease_owner=job.lease_owner),
+                lease_expires_at=job.lease_expires_at,
+            ).update(
+                state=state,
+                error=error,
+                lease_owner="",
+                lease_expires_at=None,
+                finished_at=None if state == Job.State.QUEUED else now,
+            )
+            if not taken:
+                continue
+            job.refresh_from_db()
+            audit.record(
+                "job.requeued" if state == Job.State.QUEUED else "job.finished",
+                target=job,
+                team=job.team,
+                details={"state": state, "attempt": attempt, "error": error},
+            )
+            if state == Job.State.QUEUED:
+                transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
+            transaction.on_commit(lambda job=job: broadcast_job(job))
+        reaped.append(job.pk)
+    return reaped

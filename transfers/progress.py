@@ -1,0 +1,243 @@
+"""Live progress: the messages sent to the Channels groups of a job and of its team, and the
+worker-side publisher that turns engine snapshots into messages, JobSamples and job counters.
+
+Every message has the shape documented in the README (WebSocket section). `seq` comes from
+one Redis counter per job, so it grows across the services, the workers and the attempts that
+send messages about the same job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from transfers.engine import Phase, Progress
+from transfers.models import Job, JobSample
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "job.update"
+SEQ_TTL_SECONDS = 7 * 24 * 3600
+SAMPLE_INTERVAL = 1.0
+
+STATE_FOR_PHASE = {
+    Phase.PLANNING: Job.State.PLANNING,
+    Phase.COPYING: Job.State.RUNNING,
+    Phase.DELETING: Job.State.RUNNING,
+    Phase.CLEANING_UP: Job.State.RUNNING,
+    Phase.VERIFYING: Job.State.VERIFYING,
+}
+_PHASE_FOR_STATE = {
+    Job.State.QUEUED: "queued",
+    Job.State.PLANNING: Phase.PLANNING,
+    Job.State.RUNNING: Phase.COPYING,
+    Job.State.AWAITING_APPROVAL: Phase.AWAITING_APPROVAL,
+    Job.State.VERIFYING: Phase.VERIFYING,
+}
+
+
+def job_group(job_id: int) -> str:
+    return f"job.{job_id}"
+
+
+def team_group(team_id: int) -> str:
+    return f"team.{team_id}"
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def _seq_key(job_id: int) -> str:
+    return f"syncportal:job-seq:{job_id}"
+
+
+def next_seq(job_id: int) -> int:
+    client = _redis(settings.REDIS_URL)
+    with client.pipeline() as pipe:
+        pipe.incr(_seq_key(job_id))
+        pipe.expire(_seq_key(job_id), SEQ_TTL_SECONDS)
+        return int(pipe.execute()[0])
+
+
+def current_seq(job_id: int) -> int:
+    return int(_redis(settings.REDIS_URL).get(_seq_key(job_id)) or 0)
+
+
+def message(
+    *,
+    job_id: int,
+    team_id: int,
+    state: str,
+    phase: str,
+    counters: dict[str, Any],
+    throughput_bps: int | None = None,
+    eta_seconds: float | None = None,
+    error: str = "",
+    seq: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": MESSAGE_TYPE,
+        "seq": next_seq(job_id) if seq is None else seq,
+        "job": job_id,
+        "team": team_id,
+        "state": state,
+        "phase": phase,
+        **counters,
+        "throughput_bps": throughput_bps,
+        "eta_seconds": eta_seconds,
+        "final": state in Job.FINISHED_STATES,
+        "error": error,
+        "at": timezone.now().isoformat(),
+    }
+
+
+def message_for_job(job: Job, *, seq: int | None = None) -> dict[str, Any]:
+    """The message describing a job as stored (after a state change, or for a new socket)."""
+    return message(
+        job_id=job.pk,
+        team_id=job.team_id,
+        state=job.state,
+        phase=_PHASE_FOR_STATE.get(job.state, Phase.DONE),
+        counters={
+            "objects_total": job.objects_total,
+            "bytes_total": job.bytes_total,
+            "objects_done": job.objects_done,
+            "bytes_done": job.bytes_done,
+            "objects_failed": job.objects_failed,
+            "objects_skipped": job.objects_skipped,
+            "objects_deleted": job.objects_deleted,
+        },
+        throughput_bps=job.throughput_bps,
+        error=job.error,
+        seq=seq,
+    )
+
+
+async def _send(layer, payload: dict[str, Any]) -> None:
+    await layer.group_send(job_group(payload["job"]), payload)
+    await layer.group_send(team_group(payload["team"]), payload)
+
+
+def broadcast_job(job: Job) -> None:
+    """Tell the job's and the team's sockets about the job as stored. Never raises: a live view
+    is a convenience, the database is the truth."""
+    try:
+        async_to_sync(_send)(get_channel_layer(), message_for_job(job))
+    except Exception:
+        logger.exception("could not broadcast job %s", job.pk)
+
+
+def _counters(progress: Progress) -> dict[str, Any]:
+    return {
+        "objects_total": progress.objects_total,
+        "bytes_total": progress.bytes_total,
+        "objects_done": progress.objects_done,
+        "bytes_done": progress.bytes_done,
+        "objects_failed": progress.objects_failed,
+        "objects_skipped": progress.objects_skipped,
+        "objects_deleted": progress.objects_deleted,
+    }
+
+
+class ProgressPublisher:
+    """The engine's progress callback in a worker.
+
+    The callback only stores the latest snapshot (it is called from s5cmd's reader threads and
+    must not block them); a thread of its own sends each snapshot to Channels and, about once
+    a second, stores a JobSample and the job's counters and state, as long as this worker
+    holds the job's lease.
+    """
+
+    def __init__(self, job_id: int, team_id: int, lease_owner: str):
+        self.job_id, self.team_id, self.lease_owner = job_id, team_id, lease_owner
+        self._latest: Progress | None = None
+        self._condition = threading.Condition()
+        self._closing = False
+        self._last_sample = float("-inf")
+        self._state: str | None = None
+        self._thread = threading.Thread(target=self._run, name=f"progress-{job_id}", daemon=True)
+
+    def start(self) -> ProgressPublisher:
+        self._thread.start()
+        return self
+
+    def __call__(self, progress: Progress) -> None:
+        if progress.final:
+            return  # the task sends the final message once the outcome is stored
+        with self._condition:
+            self._latest = progress
+            self._condition.notify()
+
+    def close(self) -> None:
+        """Send what is pending, then stop."""
+        with self._condition:
+            self._closing = True
+            self._condition.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        layer = get_channel_layer()
+        try:
+            while True:
+                with self._condition:
+                    while self._latest is None and not self._closing:
+                        self._condition.wait()
+                    progress, self._latest = self._latest, None
+                if progress is None:
+                    return
+                try:
+                    self._publish(progress, loop, layer)
+                except Exception:
+                    logger.exception("could not publish progress of job %s", self.job_id)
+        finally:
+            loop.close()
+            connection.close()
+
+    def _publish(self, progress: Progress, loop, layer) -> None:
+        state = STATE_FOR_PHASE.get(progress.phase)
+        now = time.monotonic()
+        if state != self._state or now - self._last_sample >= SAMPLE_INTERVAL:
+            self._store(progress, state)
+            self._last_sample, self._state = now, state
+        payload = message(
+            job_id=self.job_id,
+            team_id=self.team_id,
+            state=state or "",
+            phase=progress.phase,
+            counters=_counters(progress),
+            throughput_bps=progress.throughput_bps,
+            eta_seconds=progress.eta_seconds,
+        )
+        loop.run_until_complete(_send(layer, payload))
+
+    def _store(self, progress: Progress, state: str | None) -> None:
+        fields = {key: value or 0 for key, value in _counters(progress).items()}
+        fields["objects_total"], fields["bytes_total"] = (
+            progress.objects_total,
+            progress.bytes_total,
+        )
+        fields["throughput_bps"] = progress.throughput_bps
+        if state is not None:
+            fields["state"] = state
+        held = Job.objects.filter(pk=self.job_id, lease_owner=self.lease_owner).update(**fields)
+        if held:
+            JobSample.objects.create(
+                job_id=self.job_id,
+                t=timezone.now(),
+                objects_done=progress.objects_done,
+                bytes_done=progress.bytes_done,
+            )

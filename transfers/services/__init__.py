@@ -1,0 +1,38 @@
+"""Business operations of the transfers app: one function per operation.
+
+Each owns its transaction, its audit event and its after-commit side effects (task enqueue,
+broadcast). Callers pass objects they have already narrowed with `visible_to`/`operable_by`/
+`administrable_by`. Bad input raises `ValidationError` with per-field messages; a request that
+does not fit the current state raises `transfers.errors.Conflict`.
+"""
+
+from transfers.services.endpoints import (
+    create_endpoint,
+    delete_endpoint,
+    rotate_endpoint_secret,
+    test_endpoint,
+    update_endpoint,
+)
+from transfers.services.jobs import approve_job, cancel_job, retry_job, start_job
+from transfers.services.profiles import (
+    create_profile,
+    delete_profile,
+    preview_profile,
+    update_profile,
+)
+
+__all__ = [
+    "approve_job",
+    "cancel_job",
+    "create_endpoint",
+    "create_profile",
+    "delete_endpoint",
+    "delete_profile",
+    "preview_profile",
+    "retry_job",
+    "rotate_endpoint_secret",
+    "start_job",
+    "test_endpoint",
+    "update_endpoint",
+    "update_profile",
+]

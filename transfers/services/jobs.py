@@ -1,0 +1,212 @@
+"""Jobs: start, cancel, retry and approve. A job is queued here and run by a worker
+(`transfers.tasks.run_job`), enqueued only once the transaction that created it commits."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import audit
+from transfers.errors import JobStateError, ProfileBusy
+from transfers.models import Job, SyncProfile
+from transfers.progress import broadcast_job
+from transfers.specs import snapshot_options
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+def enqueue(job_id: int) -> None:
+    from transfers.tasks import run_job
+
+    run_job.apply_async((job_id,), queue=settings.TRANSFER_QUEUE)
+
+
+def _after_commit(job: Job, *, run: bool) -> None:
+    if run:
+        transaction.on_commit(lambda: enqueue(job.pk))
+    transaction.on_commit(lambda: broadcast_job(job))
+
+
+def _real(user):
+    return user if getattr(user, "pk", None) else None
+
+
+def _create(**fields) -> Job:
+    """Insert a queued job; a concurrent active job of the same profile is a conflict."""
+    profile = fields["profile"]
+    if profile is not None:
+        _refuse_if_busy(profile)
+    try:
+        with transaction.atomic():
+            return Job.objects.create(**fields)
+    except IntegrityError:
+        if profile is not None:
+            _refuse_if_busy(profile)
+        raise
+
+
+def _refuse_if_busy(profile: SyncProfile) -> None:
+    active = Job.objects.active().filter(profile=profile).first()
+    if active is not None:
+        raise ProfileBusy(
+            f"The profile {profile.name} already has a job in progress (#{active.pk}, "
+            f"{active.get_state_display().lower()})."
+        )
+
+
+def start_job(
+    profile: SyncProfile,
+    *,
+    actor,
+    trigger: str = Job.Trigger.MANUAL,
+    idempotency_key: str | None = None,
+    request=None,
+) -> Job:
+    """Queue a run of `profile`. Starting again with the same idempotency key returns the job
+    the key started instead of a new one."""
+    key = (idempotency_key or "").strip()
+    if key and not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationError(
+            {"idempotency_key": "Use 1 to 64 printable characters, without spaces."}
+        )
+    if trigger not in Job.Trigger.values:
+        raise ValidationError({"trigger": f"Use one of: {', '.join(Job.Trigger.values)}."})
+
+    def existing() -> Job | None:
+        job = Job.objects.filter(team_id=profile.team_id, idempotency_key=key).first()
+        if job is not None and job.profile_id != profile.pk:
+            raise ValidationError(
+                {"idempotency_key": "This key has already started a job of another profile."}
+            )
+        return job
+
+    if key and (job := existing()) is not None:
+        return job
+    with transaction.atomic():
+        try:
+            job = _create(
+                team_id=profile.team_id,
+                profile=profile,
+                profile_name=profile.name,
+                options=snapshot_options(profile),
+                trigger=trigger,
+                triggered_by=_real(actor),
+                idempotency_key=key,
+            )
+        except IntegrityError:
+            if key and (job := existing()) is not None:
+                return job  # the same request, raced by its own retry
+            raise
+        audit.record(
+            "job.started",
+            actor=actor,
+            target=job,
+            team=profile.team,
+            details={"profile": profile.pk, "trigger": trigger, "idempotency_key": key or None},
+            request=request,
+        )
+        _after_commit(job, run=True)
+    return job
+
+
+def cancel_job(job: Job, *, actor, request=None) -> Job:
+    """A job that has not started (or waits for approval) is cancelled at once; a running one
+    is asked to stop, and its worker stops s5cmd, aborts its uploads and marks it cancelled."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state in Job.FINISHED_STATES:
+            raise JobStateError(f"Job #{job.pk} has already finished ({job.state}).")
+        if job.cancel_requested_at is not None:
+            return job
+        previous = job.state
+        job.cancel_requested_at = timezone.now()
+        fields = ["cancel_requested_at"]
+        if job.state in (Job.State.QUEUED, Job.State.AWAITING_APPROVAL):
+            job.state = Job.State.CANCELLED
+            job.finished_at = job.cancel_requested_at
+            job.error = f"Cancelled by {actor or 'the system'} before it ran."
+            fields += ["state", "finished_at", "error"]
+        job.save(update_fields=fields)
+        audit.record(
+            "job.cancelled",
+            actor=actor,
+            target=job,
+            team=job.team,
+            details={"state": previous},
+            request=request,
+        )
+        _after_commit(job, run=False)
+    return job
+
+
+def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job:
+    """A new job: of the objects `job` failed to copy, delete or verify (same options as
+    `job`), or of the whole profile with its current settings. A job that failed before any
+    object (e.g. an unreachable endpoint) has no failed objects: it is retried whole."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state not in (Job.State.FAILED, Job.State.PARTIAL, Job.State.CANCELLED):
+            raise JobStateError(
+                "Only a failed, partial or cancelled job can be retried; "
+                f"job #{job.pk} is {job.state}."
+            )
+        keys = sorted(set(job.failures.values_list("key", flat=True))) if failed_only else []
+        profile = job.profile
+        if keys:
+            options = {**job.options, "only_keys": keys}
+        elif profile is not None:
+            options = snapshot_options(profile)
+        else:
+            options = {k: v for k, v in job.options.items() if k != "only_keys"}
+        retry = _create(
+            team_id=job.team_id,
+            profile=profile,
+            profile_name=job.profile_name,
+            options=options,
+            trigger=Job.Trigger.RETRY,
+            triggered_by=_real(actor),
+            retry_of=job,
+        )
+        audit.record(
+            "job.retried",
+            actor=actor,
+            target=retry,
+            team=job.team,
+            details={
+                "retry_of": job.pk,
+                "scope": "failed" if keys else "all",
+                "objects": len(keys) or None,
+            },
+            request=request,
+        )
+        _after_commit(retry, run=True)
+    return retry
+
+
+def approve_job(job: Job, *, actor, request=None) -> Job:
+    """Let a mirror that stopped before deleting go on. It plans again when it runs; if it
+    would then delete more objects than were approved, it stops for approval again."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state != Job.State.AWAITING_APPROVAL:
+            raise JobStateError(f"Job #{job.pk} is not awaiting approval (it is {job.state}).")
+        job.state = Job.State.QUEUED
+        job.approved_by = _real(actor)
+        job.approved_at = timezone.now()
+        job.attempts = 0
+        job.error = ""
+        job.save(update_fields=["state", "approved_by", "approved_at", "attempts", "error"])
+        audit.record(
+            "job.approved",
+            actor=actor,
+            target=job,
+            team=job.team,
+            details={"objects_to_delete": (job.plan or {}).get("objects_to_delete")},
+            request=request,
+        )
+        _after_commit(job, run=True)
+    return job

