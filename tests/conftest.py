@@ -32,6 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     settings.VAR_DIR.mkdir(exist_ok=True)
     settings.STATIC_ROOT.mkdir(exist_ok=True)
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        _let_test_flushes_truncate_the_audit_trail()
     if not getattr(settings, "TEST_EMBEDDED_REDIS", False) or hasattr(config, "workerinput"):
         return
     from syncportal.devstack import redis_server_binary
@@ -63,6 +65,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
     app.conf.broker_url = url
     app.conf.result_backend = url
+
+
+def _let_test_flushes_truncate_the_audit_trail() -> None:
+    """On PostgreSQL the audit trail refuses TRUNCATE (accounts migration 0003) unless the
+    transaction sets `syncportal.allow_audit_truncate`. Transactional tests end with Django's
+    flush, which truncates every table in one transaction: let that flush, and only it, do so.
+    UPDATE and DELETE stay refused throughout the suite."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        statements = original(
+            self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+        )
+        if statements and "accounts_auditevent" in tables:
+            return ["SET LOCAL syncportal.allow_audit_truncate = 'on'", *statements]
+        return statements
+
+    DatabaseOperations.sql_flush = sql_flush
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
