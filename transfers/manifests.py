@@ -22,6 +22,7 @@ from transfers.models import Job, JobManifest
 
 CHUNK = 64 * 1024
 CONTENT_TYPE = "application/x-ndjson"
+ACTIONS = ("copied", "skipped", "deleted", "failed")
 
 
 class Built:
@@ -54,33 +55,22 @@ class Built:
         self.counts = counts
         self.bytes_copied = bytes_copied
 
-    def save(self, job: Job) -> JobManifest:
-        manifest, _ = JobManifest.objects.update_or_create(
-            job=job,
-            defaults={
-                "sha256": self.sha256,
-                "content": self.content,
-                "lines": sum(self.counts.values()),
-                "objects_copied": self.counts["copied"],
-                "objects_skipped": self.counts["skipped"],
-                "objects_deleted": self.counts["deleted"],
-                "objects_failed": self.counts["failed"],
-                "bytes_copied": self.bytes_copied,
-            },
-        )
-        return manifest
-
     def summary(self) -> dict:
         """What the completion event records of the manifest."""
         return {
             "sha256": self.sha256,
             "lines": sum(self.counts.values()),
-            "copied": self.counts["copied"],
-            "skipped": self.counts["skipped"],
-            "deleted": self.counts["deleted"],
-            "failed": self.counts["failed"],
+            **{action: self.counts[action] for action in ACTIONS},
             "bytes_copied": self.bytes_copied,
         }
+
+    def save(self, job: Job) -> JobManifest:
+        summary = self.summary()
+        fields = {f"objects_{action}": summary.pop(action) for action in ACTIONS}
+        manifest, _ = JobManifest.objects.update_or_create(
+            job=job, defaults={**summary, **fields, "content": self.content}
+        )
+        return manifest
 
 
 def lines(manifest: JobManifest) -> Iterator[bytes]:
