@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import audit
-from accounts.models import AuditEvent, User
+from accounts.models import User
+from tests.support import enrol_totp
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +63,6 @@ def test_an_auditor_reads_every_event(api_as, auditor, team, other_team, trail):
 
 def test_a_superuser_session_reads_team_less_events_too(client, team, trail):
     root = User.objects.create_superuser("root", "root@example.com", "pw")
-    from tests.support import enrol_totp
-
     enrol_totp(root)
     client.force_login(root)
     actions = [e["action"] for e in client.get("/api/v1/audit").json()["items"]]
@@ -166,8 +165,6 @@ def test_csv_cells_cannot_smuggle_spreadsheet_formulas(api_as, owner, team, trai
 
 def test_the_page_shows_a_team_admin_their_teams_events(client, owner, trail):
     client.force_login(owner)
-    from tests.support import enrol_totp
-
     enrol_totp(owner)
     response = client.get("/audit/")
     assert response.status_code == 200
@@ -182,8 +179,6 @@ def test_the_page_shows_a_team_admin_their_teams_events(client, owner, trail):
 
 
 def test_the_page_filters_and_exports_what_it_shows(client, owner, trail):
-    from tests.support import enrol_totp
-
     enrol_totp(owner)
     client.force_login(owner)
     html = client.get("/audit/", {"action": "job.*", "actor": "alice"}).content.decode()
@@ -196,8 +191,6 @@ def test_the_page_filters_and_exports_what_it_shows(client, owner, trail):
 
 
 def test_the_page_pages(client, owner, team):
-    from tests.support import enrol_totp
-
     enrol_totp(owner)
     for n in range(60):
         audit.record("job.started", actor=owner, target=team, team=team, details={"n": n})
@@ -211,8 +204,6 @@ def test_the_page_pages(client, owner, team):
 def test_the_page_takes_the_same_queries_for_more_events(
     client, owner, team, django_assert_num_queries
 ):
-    from tests.support import enrol_totp
-
     enrol_totp(owner)
     client.force_login(owner)
     client.get("/audit/")
@@ -230,8 +221,6 @@ def test_the_page_takes_the_same_queries_for_more_events(
 @pytest.mark.parametrize("who", ["viewer", "operator"])
 def test_the_page_is_forbidden_to_members_who_are_not_admins(client, request, trail, who):
     user = request.getfixturevalue(who)
-    from tests.support import enrol_totp
-
     enrol_totp(user)
     client.force_login(user)
     assert client.get("/audit/").status_code == 403
