@@ -138,6 +138,31 @@ def outsider(other_team):
     return _member(other_team, "mallory", "admin")
 
 
+@pytest.fixture
+def offline_endpoint(team):
+    """An endpoint that tests never contact (no S3 server behind it)."""
+    from transfers.models import Endpoint
+
+    return Endpoint.objects.create(
+        team=team, name="s3", access_key_id="AKIA", secret_access_key="never-shown"
+    )
+
+
+@pytest.fixture
+def offline_profile(team, offline_endpoint):
+    """A bucket-to-bucket profile on `offline_endpoint`, for tests that never run it."""
+    from transfers.models import SyncProfile
+
+    return SyncProfile.objects.create(
+        team=team,
+        name="nightly",
+        source_endpoint=offline_endpoint,
+        source_bucket="source-bucket",
+        destination_endpoint=offline_endpoint,
+        destination_bucket="target-bucket",
+    )
+
+
 # --- Real processes ---------------------------------------------------------------------------
 
 

@@ -64,31 +64,6 @@ def endpoint_b(team, s3_b):
 
 
 @pytest.fixture
-def offline_endpoint(team):
-    """An endpoint that tests never contact (no S3 server behind it)."""
-    from transfers.models import Endpoint
-
-    return Endpoint.objects.create(
-        team=team, name="s3", access_key_id="AKIA", secret_access_key="never-shown"
-    )
-
-
-@pytest.fixture
-def offline_profile(team, offline_endpoint):
-    """A bucket-to-bucket profile on `offline_endpoint`, for tests that never run it."""
-    from transfers.models import SyncProfile
-
-    return SyncProfile.objects.create(
-        team=team,
-        name="nightly",
-        source_endpoint=offline_endpoint,
-        source_bucket="source-bucket",
-        destination_endpoint=offline_endpoint,
-        destination_bucket="target-bucket",
-    )
-
-
-@pytest.fixture
 def local_dir():
     """A fresh directory under the first LOCAL_ROOTS entry (removed afterwards)."""
     import shutil
