@@ -18,9 +18,23 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination as NinjaLimitOffsetPagination
 from ninja.pagination import PaginationBase
 
 from syncportal.errors import Invalid
+
+# Far beyond any list here; unbounded, an offset past 2**63 is a database error, not a page.
+MAX_OFFSET = 10**9
+
+
+class LimitOffsetPagination(NinjaLimitOffsetPagination):
+    """Ninja's, with a bounded offset (the default of `@paginate`: NINJA_PAGINATION_CLASS)."""
+
+    class Input(Schema):
+        limit: int = Field(
+            settings.NINJA_PAGINATION_PER_PAGE, ge=1, le=settings.NINJA_PAGINATION_MAX_LIMIT
+        )
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 def _encode(pk: int) -> str:
@@ -46,7 +60,9 @@ class KeysetPagination(PaginationBase):
         limit: int = Field(
             settings.NINJA_PAGINATION_PER_PAGE, ge=1, le=settings.NINJA_PAGINATION_MAX_LIMIT
         )
-        offset: int = Field(0, ge=0, description="Rows to skip (after the cursor, if any).")
+        offset: int = Field(
+            0, ge=0, le=MAX_OFFSET, description="Rows to skip (after the cursor, if any)."
+        )
         cursor: str | None = Field(
             None,
             max_length=64,

@@ -30,6 +30,7 @@ profiles = Router(tags=["profiles"])
 jobs = Router(tags=["jobs"])
 
 READ = errors(401, 403, 404)  # 403: e.g. MFA not enrolled
+LIST = errors(401, 403, 422)  # 422: a filter or page parameter that does not parse
 WRITE = errors(400, 401, 403, 404, 409, 422)  # 400: a body that is not JSON
 MAX_INT = 2**31 - 1  # PositiveIntegerField's ceiling on PostgreSQL
 WRITE_ONLY = {"writeOnly": True}
@@ -112,7 +113,7 @@ class EndpointFilter(Schema):
 
 
 @endpoints.get(
-    "", response={200: list[EndpointOut], **READ}, summary="List endpoints of your teams"
+    "", response={200: list[EndpointOut], **LIST}, summary="List endpoints of your teams"
 )
 @paginate
 def list_endpoints(request: HttpRequest, filters: EndpointFilter = Query(...)):
@@ -392,7 +393,7 @@ class PlanOut(Schema):
     sample_rejected: list[dict[str, str]]
 
 
-@profiles.get("", response={200: list[ProfileOut], **READ}, summary="List profiles of your teams")
+@profiles.get("", response={200: list[ProfileOut], **LIST}, summary="List profiles of your teams")
 @paginate
 def list_profiles(request: HttpRequest, filters: ProfileFilter = Query(...)):
     queryset = SyncProfile.objects.visible_to(request.auth).order_by("team_id", "name", "pk")
@@ -488,7 +489,7 @@ def preview_profile(
 
 @jobs.get(
     "",
-    response={200: list[JobOut], **READ, **errors(422)},
+    response={200: list[JobOut], **LIST},
     summary="List jobs of your teams, newest first",
 )
 @paginate(KeysetPagination)
@@ -557,7 +558,7 @@ def approve_job(request: HttpRequest, job_id: int):
 
 @jobs.get(
     "/{int:job_id}/samples",
-    response={200: list[SampleOut], **READ},
+    response={200: list[SampleOut], **READ, **LIST},
     summary="The job's progress over time (about one sample a second), oldest first",
 )
 @paginate
@@ -575,7 +576,7 @@ def list_job_samples(
 
 @jobs.get(
     "/{int:job_id}/failures",
-    response={200: list[FailureOut], **READ},
+    response={200: list[FailureOut], **READ, **LIST},
     summary="The objects the job could not copy, delete or verify, and why",
 )
 @paginate
