@@ -56,12 +56,20 @@ class ApiTokenForm(forms.Form):
 class AuditFilterForm(forms.Form):
     """The `/audit/` page's filters; times are UTC (the page shows local time beside them)."""
 
-    actor = forms.CharField(max_length=150, required=False, help_text="Username.")
+    actor = forms.CharField(
+        max_length=150, required=False, widget=forms.TextInput(attrs={"placeholder": "username"})
+    )
     team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
     action = forms.CharField(
-        max_length=64, required=False, help_text="e.g. job.cancelled, or job.* for all job events."
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "job.cancelled, or job.*"}),
     )
-    target_type = forms.CharField(max_length=64, required=False, help_text="e.g. transfers.job.")
+    target_type = forms.CharField(
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "transfers.job"}),
+    )
     target_id = forms.CharField(max_length=64, required=False)
     created_after = forms.DateTimeField(
         label="From (UTC)",
