@@ -336,3 +336,23 @@ def test_cancelling_a_running_job_stops_it_and_a_retry_finishes_it(
     done = wait_for_job(Job.objects.get(pk=retry.json()["id"]), timeout=120)
     assert done.state == Job.State.SUCCEEDED, done.error
     assert done.objects_done + done.objects_skipped == len(objects)
+
+
+@pytest.mark.django_db
+def test_the_browser_session_cancels_with_a_csrf_token(operator, profile):
+    from django.test import Client
+
+    from tests.support import enrol_totp
+
+    enrol_totp(operator)
+    job = make_job(profile, "queued")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(operator)
+    refused = browser.post(f"/api/v1/jobs/{job.pk}/cancel")
+    assert refused.status_code == 403 and refused.json()["detail"] == "CSRF check Failed"
+    assert browser.get(f"/api/v1/jobs/{job.pk}").json()["state"] == "queued"  # reads need none
+    browser.get("/teams/")  # a page sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    response = browser.post(f"/api/v1/jobs/{job.pk}/cancel", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200 and response.json()["state"] == "cancelled"
+    assert AuditEvent.objects.get(action="job.cancelled").details.get("api_token") is None
