@@ -116,3 +116,27 @@ class TeamScopedQuerySet(models.QuerySet):
 
     def administrable_by(self, who: User | Principal | Any) -> models.QuerySet:
         return self._restrict(who, ADMIN_ROLES, write=True)
+
+
+_NEEDS = {
+    "view": ("visible_to", ""),
+    "operate": ("operable_by", "Only the team's operators and admins may do this."),
+    "administer": ("administrable_by", "Only the team's admins may do this."),
+}
+
+
+def object_for(who: User | Principal | Any, queryset: models.QuerySet, need: str, **lookup):
+    """The object of `queryset` matching `lookup` if `who` may `need` it (view, operate or
+    administer): `Http404` when they cannot even see it, `Forbidden` (403) when they see it but
+    their role (or a read-only token) does not allow `need`."""
+    from django.http import Http404
+
+    from syncportal.errors import Forbidden
+
+    method, refusal = _NEEDS[need]
+    found = queryset.visible_to(who).filter(**lookup).first()
+    if found is None:
+        raise Http404(f"No {queryset.model._meta.verbose_name} matches.")
+    if need != "view" and not getattr(queryset, method)(who).filter(pk=found.pk).exists():
+        raise Forbidden(refusal)
+    return found

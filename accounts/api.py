@@ -14,9 +14,14 @@ from ninja.responses import Status
 from accounts import services
 from accounts.access import Principal, Role
 from accounts.models import Membership, Team, User
+from syncportal.api import errors
 from syncportal.errors import Forbidden, Invalid
 
 router = Router(tags=["teams"])
+
+READ = errors(401, 403, 404)
+LIST = errors(401, 403, 422)
+WRITE = errors(400, 401, 403, 404, 409, 422)
 
 
 class TeamOut(Schema):
@@ -66,13 +71,13 @@ def _team_to_manage(request: HttpRequest, team_id: int) -> Team:
     return team
 
 
-@router.get("", response=list[TeamOut], summary="List the teams you can see")
+@router.get("", response={200: list[TeamOut], **LIST}, summary="List the teams you can see")
 @paginate
 def list_teams(request: HttpRequest):
     return _teams(request.auth)
 
 
-@router.post("", response={201: TeamOut}, summary="Create a team (superusers)")
+@router.post("", response={201: TeamOut, **WRITE}, summary="Create a team (superusers)")
 def create_team(request: HttpRequest, payload: TeamIn):
     if not request.auth.is_superuser:
         raise Forbidden("Only superusers create teams.")
@@ -82,12 +87,16 @@ def create_team(request: HttpRequest, payload: TeamIn):
     return Status(201, team)
 
 
-@router.get("/{int:team_id}", response=TeamOut, summary="One team")
+@router.get("/{int:team_id}", response={200: TeamOut, **READ}, summary="One team")
 def get_team(request: HttpRequest, team_id: int):
     return get_object_or_404(_teams(request.auth), pk=team_id)
 
 
-@router.get("/{int:team_id}/members", response=list[MemberOut], summary="The team's members")
+@router.get(
+    "/{int:team_id}/members",
+    response={200: list[MemberOut], **READ, **LIST},
+    summary="The team's members",
+)
 @paginate
 def list_members(request: HttpRequest, team_id: int):
     team = get_object_or_404(Team.objects.visible_to(request.auth), pk=team_id)
@@ -95,7 +104,9 @@ def list_members(request: HttpRequest, team_id: int):
 
 
 @router.post(
-    "/{int:team_id}/members", response={201: MemberOut}, summary="Add a member (team admins)"
+    "/{int:team_id}/members",
+    response={201: MemberOut, **WRITE},
+    summary="Add a member (team admins)",
 )
 def add_member(request: HttpRequest, team_id: int, payload: MemberIn):
     team = _team_to_manage(request, team_id)
@@ -114,7 +125,7 @@ def _membership(team: Team, user_id: int) -> Membership:
 
 @router.patch(
     "/{int:team_id}/members/{int:user_id}",
-    response=MemberOut,
+    response={200: MemberOut, **WRITE},
     summary="Change a member's role (team admins)",
 )
 def set_role(request: HttpRequest, team_id: int, user_id: int, payload: RoleIn):
@@ -124,7 +135,7 @@ def set_role(request: HttpRequest, team_id: int, user_id: int, payload: RoleIn):
 
 @router.delete(
     "/{int:team_id}/members/{int:user_id}",
-    response={204: None},
+    response={204: None, **WRITE},
     summary="Remove a member (team admins)",
 )
 def remove_member(request: HttpRequest, team_id: int, user_id: int):

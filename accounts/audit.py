@@ -20,6 +20,12 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 
 GENESIS = "0" * 64
+REDACTED = "[redacted]"
+# Keys of `details` whose values are never stored, whatever a caller passes: a safety net
+# behind the services' own care. Markers that only say a secret changed (None, "", booleans,
+# "replaced") are kept.
+_SECRET_WORDS = ("secret", "password", "passphrase", "private_key", "credential")
+
 # Arbitrary constant naming the PostgreSQL advisory lock that serialises appends to the chain.
 _CHAIN_LOCK_ID = 0x5359_4E43
 
@@ -31,6 +37,8 @@ class RequestContext:
     ip: str | None = None
     user_agent: str = ""
     request_id: str = ""
+    # The personal API token the request authenticated with, if any: which key did it.
+    api_token: dict[str, Any] | None = None
 
     @classmethod
     def from_request(cls, request: Any) -> RequestContext:
@@ -38,11 +46,33 @@ class RequestContext:
             return cls()
         from accounts.security import client_ip
 
+        token = getattr(getattr(request, "auth", None), "token", None)
         return cls(
             ip=client_ip(request),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
             request_id=getattr(request, "request_id", ""),
+            api_token={"id": token.pk, "prefix": token.prefix} if token is not None else None,
         )
+
+
+def redact(value: Any) -> Any:
+    """`value` with the values of secret-looking keys replaced, at any depth."""
+    if isinstance(value, dict):
+        return {key: _redact_item(key, item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(item) for item in value]
+    return value
+
+
+def _redact_item(key: Any, item: Any) -> Any:
+    name = str(key).lower()
+    if any(word in name for word in _SECRET_WORDS) and not _is_marker(item):
+        return REDACTED
+    return redact(item)
+
+
+def _is_marker(item: Any) -> bool:
+    return item is None or isinstance(item, bool) or item in ("", "replaced")
 
 
 def _canonical(event: AuditEvent) -> bytes:
@@ -87,6 +117,9 @@ def record(
 ) -> AuditEvent:
     """Append one event; returns it. `details` must not contain secrets."""
     ctx = context or RequestContext.from_request(request)
+    details = redact(details or {})
+    if ctx.api_token is not None:
+        details.setdefault("api_token", ctx.api_token)
     real_actor = actor if actor is not None and getattr(actor, "pk", None) else None
     with transaction.atomic():
         _lock_chain()
@@ -104,7 +137,7 @@ def record(
             user_agent=ctx.user_agent,
             request_id=ctx.request_id,
             # Round-trip through JSON so what is hashed is exactly what the database returns.
-            details=json.loads(json.dumps(details or {}, default=str)),
+            details=json.loads(json.dumps(details, default=str)),
             prev_hash=last or GENESIS,
         )
         event.hash = compute_hash(event)

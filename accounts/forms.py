@@ -51,3 +51,58 @@ class ApiTokenForm(forms.Form):
         lifetime = self.fields["expires_in_days"]
         lifetime.validators.append(MaxValueValidator(settings.API_TOKEN_MAX_DAYS))
         lifetime.widget.attrs["max"] = settings.API_TOKEN_MAX_DAYS
+
+
+class AuditFilterForm(forms.Form):
+    """The `/audit/` page's filters; times are UTC (the page shows local time beside them)."""
+
+    actor = forms.CharField(
+        max_length=150, required=False, widget=forms.TextInput(attrs={"placeholder": "username"})
+    )
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
+    action = forms.CharField(
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "job.cancelled, or job.*"}),
+    )
+    target_type = forms.CharField(
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "transfers.job"}),
+    )
+    target_id = forms.CharField(max_length=64, required=False)
+    created_after = forms.DateTimeField(
+        label="From (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+    created_before = forms.DateTimeField(
+        label="Until (UTC)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args, teams=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams if teams is not None else Team.objects.none()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in ("actor", "action", "target_type", "target_id"):
+            if "\x00" in data.get(name, ""):
+                self.add_error(name, "Remove the NUL character.")
+        return data
+
+    def filters(self):
+        from accounts.audit_trail import Filters
+
+        data = self.cleaned_data
+        return Filters(
+            actor=data["actor"].strip(),
+            team=data["team"].pk if data["team"] else None,
+            action=data["action"].strip(),
+            target_type=data["target_type"].strip(),
+            target_id=data["target_id"].strip(),
+            created_after=data["created_after"],
+            created_before=data["created_before"],
+        )

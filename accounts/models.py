@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from accounts.access import Role, TeamScopedQuerySet
 
@@ -22,6 +25,13 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.get_username()
+
+    @cached_property
+    def may_read_audit(self) -> bool:
+        """Whether the audit trail (`/audit/`) has anything for this user to read."""
+        from accounts.audit_trail import may_read
+
+        return may_read(self)
 
 
 class TeamQuerySet(TeamScopedQuerySet):
@@ -190,3 +200,7 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label or 'system'} {self.action}"
+
+    @property
+    def details_json(self) -> str:
+        return json.dumps(self.details, indent=2, sort_keys=True, ensure_ascii=False)

@@ -64,6 +64,10 @@ def _logged_out(sender, request, user, **kwargs: Any) -> None:
 
 @receiver(authenticator_added, dispatch_uid="accounts.audit_mfa_added")
 def _mfa_enrolled(sender, request, user, authenticator, **kwargs: Any) -> None:
+    if authenticator.type == authenticator.Type.RECOVERY_CODES:
+        # allauth adds recovery codes along with a first authenticator: one enrolment, one
+        # event. Generating new codes later is `mfa.reset`.
+        return
     audit.record(
         "mfa.enrolled",
         actor=user,
@@ -75,6 +79,8 @@ def _mfa_enrolled(sender, request, user, authenticator, **kwargs: Any) -> None:
 
 @receiver(authenticator_removed, dispatch_uid="accounts.audit_mfa_removed")
 def _mfa_removed(sender, request, user, authenticator, **kwargs: Any) -> None:
+    if authenticator.type == authenticator.Type.RECOVERY_CODES:
+        return  # they go with the last authenticator: its removal is the event
     audit.record(
         "mfa.removed",
         actor=user,

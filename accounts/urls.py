@@ -13,6 +13,8 @@ urlpatterns = [
         views.member_remove,
         name="member_remove",
     ),
+    path("audit/", views.audit_log, name="audit_log"),
+    path("audit/export.csv", views.audit_csv, name="audit_csv"),
     path("tokens/", views.token_list, name="token_list"),
     path("tokens/new/", views.token_create, name="token_create"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),

@@ -1,4 +1,5 @@
-"""Pages: teams and their members, personal API tokens. Thin: check access, call a service."""
+"""Pages: teams and their members, personal API tokens, the audit trail. Thin: check access,
+call a service (or read through `accounts.audit_trail`)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from allauth.account.decorators import reauthentication_required
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts import services
-from accounts.forms import AddMemberForm, ApiTokenForm, RoleForm, TeamForm
+from accounts import audit_trail, services
+from accounts.access import ADMIN_ROLES
+from accounts.forms import AddMemberForm, ApiTokenForm, AuditFilterForm, RoleForm, TeamForm
 from accounts.models import ApiToken, Membership, Team
 from syncportal.errors import DomainError
 
@@ -163,3 +166,43 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     services.revoke_api_token(token, actor=request.user, request=request)
     messages.success(request, f"Token {token.name} revoked.")
     return redirect("token_list")
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+def _audit_events(request: HttpRequest):
+    """The events the user may read under the page's filters, or a 403 for users who may read
+    none. Returns the (bound) form and the events; invalid filters match nothing."""
+    if not request.user.may_read_audit:  # cached: the navigation asks too
+        raise PermissionDenied("Only team admins, auditors and superusers read the audit trail.")
+    user = request.user
+    if user.is_superuser or user.is_auditor:
+        teams = Team.objects.all()
+    else:
+        teams = Team.objects.filter(memberships__user=user, memberships__role__in=ADMIN_ROLES)
+    form = AuditFilterForm(request.GET or None, teams=teams)
+    if form.is_bound and not form.is_valid():
+        return form, audit_trail.events_for(user, audit_trail.Filters()).none()
+    filters = form.filters() if form.is_bound else audit_trail.Filters()
+    return form, audit_trail.events_for(user, filters)
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    form, events = _audit_events(request)
+    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode()}
+    return render(request, "accounts/audit_log.html", context)
+
+
+@login_required
+def audit_csv(request: HttpRequest) -> HttpResponse:
+    _form, events = _audit_events(request)
+    response = StreamingHttpResponse(
+        audit_trail.csv_lines(events), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = 'attachment; filename="audit.csv"'
+    return response

@@ -10,7 +10,11 @@ Conventions (see the README's API section), which each app's router in `<app>/ap
   ...)` -> 404. Visible but not allowed (a viewer writing): raise `Forbidden` -> 403.
 - Errors are JSON `{"detail": "...", "errors": [{"field": ..., "message": ...}]}`; raise the
   exceptions of `syncportal.errors` from services and let the handlers below map them.
-- Lists use `@paginate` (limit/offset) and answer `{"items": [...], "count": N}`.
+- Lists use `@paginate` (limit/offset) and answer `{"items": [...], "count": N}`; lists that
+  grow while clients walk them (jobs, audit) use `@paginate(KeysetPagination)`, which also
+  takes a `cursor` (`syncportal.pagination`).
+- Document the errors a route can answer: `response={200: Out, **errors(401, 403, 404)}`.
+- Django `ValidationError`s from services become 422 with one entry per field message.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
@@ -36,9 +41,30 @@ class Unauthenticated(Exception):
     """Credentials were presented but are not valid (bad, expired or revoked token)."""
 
 
+class FieldError(Schema):
+    field: str | None = Field(None, description="The input field, dotted; null: the request.")
+    message: str
+
+
 class ErrorOut(Schema):
     detail: str
-    errors: list[dict[str, Any]] | None = None
+    errors: list[FieldError] | None = Field(None, description="422 only: what to fix, per field.")
+
+
+ERROR_MEANINGS = {
+    400: "The request body is not JSON.",
+    401: "No, bad, expired or revoked credentials.",
+    403: "You can see this but may not do it (role, read-only token, MFA not enrolled).",
+    404: "Not found for you: objects of other teams are not found either.",
+    409: "Conflicts with the current state (e.g. cancelling a finished job).",
+    422: "Invalid input; `errors` lists each field's problem.",
+    502: "An endpoint or directory the operation needs cannot be reached.",
+}
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """The error responses of a route, for its OpenAPI description."""
+    return dict.fromkeys(statuses, ErrorOut)
 
 
 def _admit(request: HttpRequest, principal: Principal) -> Principal:
@@ -80,11 +106,20 @@ class SessionAuth(APIKeyCookie):
         return None
 
 
-api = NinjaAPI(
+class PortalAPI(NinjaAPI):
+    def get_openapi_operation_id(self, operation: Any) -> str:
+        """The view's name (`list_jobs`, `cancel_job`): unique across routers, and what client
+        generators turn into method names."""
+        return operation.view_func.__name__
+
+
+api = PortalAPI(
     title=f"{settings.SITE_NAME} API",
     version="1",
     description="Teams, endpoints, profiles, jobs and the audit trail. "
-    "Authenticate with `Authorization: Bearer <personal access token>`.",
+    "Authenticate with `Authorization: Bearer <personal access token>`.\n\n"
+    'Errors are JSON `{"detail": ..., "errors": [...]}`:\n\n'
+    + "\n".join(f"- **{status}**: {meaning}" for status, meaning in ERROR_MEANINGS.items()),
     auth=[TokenAuth(), SessionAuth()],
     urls_namespace="api",
 )
@@ -142,9 +177,26 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return _error(request, 422, "Invalid input.", errors)
 
 
+@api.exception_handler(DjangoValidationError)
+def _invalid_for_service(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    if hasattr(exc, "error_dict"):
+        errors = [
+            {"field": None if field == NON_FIELD_ERRORS else field, "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    else:
+        errors = [{"field": None, "message": message} for message in exc.messages]
+    return _error(request, 422, "Invalid input.", errors)
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return _error(request, exc.status_code, str(exc))
 
 
 api.add_router("/teams", "accounts.api.router")
+api.add_router("/endpoints", "transfers.api.endpoints")
+api.add_router("/profiles", "transfers.api.profiles")
+api.add_router("/jobs", "transfers.api.jobs")
+api.add_router("/audit", "accounts.audit_api.router")

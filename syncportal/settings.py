@@ -290,6 +290,7 @@ SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=30
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", 365, min=1)
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500
+NINJA_PAGINATION_CLASS = "syncportal.pagination.LimitOffsetPagination"
 
 # --- Credentials at rest ----------------------------------------------------------------------
 

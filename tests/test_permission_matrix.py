@@ -23,12 +23,15 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing.websocket import WebsocketCommunicator
 from django.urls import path
 
+from accounts import audit
 from accounts.access import Role
 from accounts.models import Membership, Team, User
 from accounts.realtime import GroupConsumer
 from accounts.services import create_api_token
 from tests.support import clear_app_cache, enrol_totp
-from transfers.models import Job
+from transfers.engine import ManifestEntry
+from transfers.manifests import Built
+from transfers.models import Endpoint, Job, JobFailure, JobSample, SyncProfile
 
 ROLES = ("admin", "operator", "viewer", "outsider", "anonymous")
 
@@ -68,10 +71,35 @@ PAGES = [
     Door("GET", "/tokens/", READ_ALL),
     Door("GET", "/accounts/2fa/", READ_ALL),
     Door("GET", "/api/v1/docs", statuses(200, 200, 200, 200, 200)),
+    Door("GET", "/audit/", statuses(200, 403, 403, 200, 302)),
+    Door("GET", "/audit/export.csv", statuses(200, 403, 403, 200, 302)),
+    Door("GET", "/jobs/{finished_job}/manifest/", IN_TEAM),
 ]
 
 API_IN_TEAM = statuses(200, 200, 200, 404, 401)
 API_ADMIN = statuses(None, 403, 403, 404, 401)  # admin's status set per row
+API_EVERYONE = statuses(200, 200, 200, 200, 401)  # each sees their own teams' share
+
+
+def api_operate(status: int) -> dict[str, int]:
+    return statuses(status, status, 403, 404, 401)
+
+
+AUDIT_READERS = statuses(200, 403, 403, 200, 401)  # team admins (outsider: of their team)
+ENDPOINT_IN = {
+    "team_id": "{team}",
+    "name": "archive",
+    "access_key_id": "AKIA",
+    "secret_access_key": "matrix-secret",
+}
+PROFILE_IN = {
+    "team_id": "{team}",
+    "name": "hourly",
+    "source_endpoint": "{endpoint}",
+    "source_bucket": "in-bucket",
+    "destination_endpoint": "{endpoint}",
+    "destination_bucket": "out-bucket",
+}
 
 API = [
     Door("GET", "/api/v1/teams", statuses(200, 200, 200, 200, 401)),
@@ -91,7 +119,43 @@ API = [
         {"role": "operator"},
     ),
     Door("DELETE", "/api/v1/teams/{team}/members/{member_id}", {**API_ADMIN, "admin": 204}),
+    # Endpoints: admins manage, operators test, everyone in the team reads.
+    Door("GET", "/api/v1/endpoints", API_EVERYONE),
+    Door("POST", "/api/v1/endpoints", statuses(201, 403, 403, 422, 401), ENDPOINT_IN),
+    Door("GET", "/api/v1/endpoints/{endpoint}", API_IN_TEAM),
+    Door("PATCH", "/api/v1/endpoints/{endpoint}", {**API_ADMIN, "admin": 200}, {"region": "x-1"}),
+    Door(
+        "PUT",
+        "/api/v1/endpoints/{endpoint}/credentials",
+        {**API_ADMIN, "admin": 200},
+        {"secret_access_key": "rotated"},
+    ),
+    Door("DELETE", "/api/v1/endpoints/{spare_endpoint}", {**API_ADMIN, "admin": 204}),
+    Door("POST", "/api/v1/endpoints/{endpoint}/test", api_operate(200)),
+    # Profiles: operators write and run.
+    Door("GET", "/api/v1/profiles", API_EVERYONE),
+    Door("POST", "/api/v1/profiles", statuses(201, 201, 403, 422, 401), PROFILE_IN),
+    Door("GET", "/api/v1/profiles/{profile}", API_IN_TEAM),
+    Door("PATCH", "/api/v1/profiles/{profile}", api_operate(200), {"workers": 8}),
+    Door("DELETE", "/api/v1/profiles/{spare_profile}", api_operate(204)),
+    Door("POST", "/api/v1/profiles/{profile}/run", api_operate(201)),
+    # The world's endpoint answers nobody: a preview that passed the access check is a 502.
+    Door("POST", "/api/v1/profiles/{profile}/preview", api_operate(502)),
+    # Jobs.
+    Door("GET", "/api/v1/jobs", API_EVERYONE),
+    Door("GET", "/api/v1/jobs/{job}", API_IN_TEAM),
+    Door("POST", "/api/v1/jobs/{job}/cancel", api_operate(200)),
+    Door("POST", "/api/v1/jobs/{failed_job}/retry", api_operate(201)),
+    Door("POST", "/api/v1/jobs/{waiting_job}/approve", api_operate(200)),
+    Door("GET", "/api/v1/jobs/{finished_job}/samples", API_IN_TEAM),
+    Door("GET", "/api/v1/jobs/{finished_job}/failures", API_IN_TEAM),
+    Door("GET", "/api/v1/jobs/{finished_job}/manifest", API_IN_TEAM),
+    # The audit trail: team admins, auditors and superusers.
+    Door("GET", "/api/v1/audit", AUDIT_READERS),
+    Door("GET", "/api/v1/audit/export", AUDIT_READERS),
+    Door("GET", "/api/v1/audit/{event}", statuses(200, 403, 403, 404, 401)),
 ]
+WRITES = [door for door in API if door.method != "GET"]
 
 
 # --- WebSocket groups -------------------------------------------------------------------------
@@ -167,6 +231,25 @@ def world(team, other_team, owner, operator, viewer, outsider):
     Membership.objects.create(user=member, team=team, role=Role.VIEWER)
     users = {"admin": owner, "operator": operator, "viewer": viewer, "outsider": outsider}
     teams = {"admin": team, "operator": team, "viewer": team, "outsider": other_team}
+    # Port 9 (discard) on loopback: nothing listens, so a connection fails at once.
+    endpoint = Endpoint.objects.create(
+        team=team, name="s3", url="http://127.0.0.1:9", access_key_id="a", secret_access_key="s"
+    )
+    spare = Endpoint.objects.create(
+        team=team, name="unused", access_key_id="a", secret_access_key="s"
+    )
+    locations = {
+        "source_endpoint": endpoint,
+        "source_bucket": "in-bucket",
+        "destination_endpoint": endpoint,
+        "destination_bucket": "out-bucket",
+    }
+    profile = SyncProfile.objects.create(team=team, name="matrix", **locations)
+    spare_profile = SyncProfile.objects.create(team=team, name="spare", **locations)
+    finished = Job.objects.create(team=team, profile_name="matrix", state="succeeded")
+    JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=1)
+    JobFailure.objects.create(job=finished, key="a", operation="verify", error="size differs")
+    Built([ManifestEntry("a", "copied", 1, "")]).save(finished)
     return {
         "users": users,
         "teams": teams,
@@ -175,8 +258,38 @@ def world(team, other_team, owner, operator, viewer, outsider):
             "team_slug": team.slug,
             "member_id": member.pk,
             "job": Job.objects.create(team=team, profile_name="matrix").pk,
+            "endpoint": endpoint.pk,
+            "spare_endpoint": spare.pk,
+            "profile": profile.pk,
+            "spare_profile": spare_profile.pk,
+            "failed_job": Job.objects.create(team=team, profile_name="x", state="failed").pk,
+            "waiting_job": Job.objects.create(
+                team=team, profile_name="x", state="awaiting_approval"
+            ).pk,
+            "finished_job": finished.pk,
+            "event": audit.record("team.created", target=team, team=team).pk,
         },
     }
+
+
+def _filled(data: dict | None, ids: dict) -> dict | None:
+    """Request bodies name the world's objects as "{placeholders}", like the paths."""
+    if data is None:
+        return None
+    filled = {}
+    for key, value in data.items():
+        if isinstance(value, str) and value.startswith("{"):
+            value = int(value.format(**ids))
+        filled[key] = value
+    return filled
+
+
+def _api_call(client, door: Door, ids: dict, secret: str | None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}
+    kwargs = {}
+    if door.method != "GET":  # a JSON body, or none at all (not an empty form)
+        kwargs = {"data": _filled(door.data, ids) or "", "content_type": "application/json"}
+    return getattr(client, door.method.lower())(door.path.format(**ids), **kwargs, **headers)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -192,19 +305,43 @@ def test_pages(client, world, door, role):
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("door", API, ids=str)
 def test_api_routes(client, world, door, role):
-    headers = {}
+    secret = None
     if role != "anonymous":
         user, team = world["users"][role], world["teams"][role]
         _, secret = create_api_token(
             user, name="matrix", scope="write", teams=[team], expires_in_days=1
         )
-        headers["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-    url = door.path.format(**world["ids"])
-    kwargs = {"data": door.data, "content_type": "application/json"} if door.data else {}
-    response = getattr(client, door.method.lower())(url, **kwargs, **headers)
-    assert response.status_code == door.expect[role], (role, url, response.content[:200])
+    response = _api_call(client, door, world["ids"], secret)
+    assert response.status_code == door.expect[role], (role, door, response.content[:200])
     if response.status_code >= 400:
         assert "detail" in response.json()
+
+
+@pytest.mark.parametrize("door", WRITES, ids=str)
+def test_a_read_only_token_writes_nothing(client, world, door):
+    """Even the team's admin: the token's scope caps the role."""
+    _, secret = create_api_token(
+        world["users"]["admin"],
+        name="ro",
+        scope="read",
+        teams=[world["teams"]["admin"]],
+        expires_in_days=1,
+    )
+    response = _api_call(client, door, world["ids"], secret)
+    assert response.status_code == 403, (door, response.content[:200])
+    assert response.json()["detail"] == "This token is read-only."
+
+
+@pytest.mark.parametrize("door", API, ids=str)
+def test_a_token_of_another_team_reaches_what_an_outsider_does(client, world, door):
+    """The team's admin, also an admin elsewhere, with a token bound to the other team only."""
+    admin, other_team = world["users"]["admin"], world["teams"]["outsider"]
+    Membership.objects.create(user=admin, team=other_team, role=Role.ADMIN)
+    _, secret = create_api_token(
+        admin, name="elsewhere", scope="write", teams=[other_team], expires_in_days=1
+    )
+    response = _api_call(client, door, world["ids"], secret)
+    assert response.status_code == door.expect["outsider"], (door, response.content[:200])
 
 
 async def _socket_scenario(socket: Socket, ids: dict, cookie: str | None) -> tuple[bool, Any]:

@@ -29,6 +29,7 @@ from accounts import audit
 from syncportal.crypto import DecryptionError
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
+from transfers.manifests import Built
 from transfers.models import Job, JobFailure, JobSample
 from transfers.progress import ProgressPublisher, broadcast_job
 from transfers.specs import spec_for_job
@@ -189,6 +190,8 @@ def finish(job: Job, owner: str, result: Result) -> str:
     }
     if result.plan is not None:
         fields["plan"] = result.plan.as_dict()
+    # Compressed and hashed before the transaction, which should stay short.
+    manifest = None if waiting else Built(result.manifest or ())
     with transaction.atomic():
         if not Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields):
             return "lease lost"
@@ -205,6 +208,8 @@ def finish(job: Job, owner: str, result: Result) -> str:
         JobSample.objects.create(
             job=job, t=now, objects_done=result.objects_done, bytes_done=result.bytes_done
         )
+        if manifest is not None:
+            manifest.save(job)
         audit.record(
             "job.awaiting_approval" if waiting else "job.finished",
             target=job,
@@ -218,6 +223,7 @@ def finish(job: Job, owner: str, result: Result) -> str:
                 "objects_deleted": result.objects_deleted,
                 "objects_to_delete": result.plan.objects_to_delete if result.plan else None,
                 "error": result.error[:500],
+                "manifest": manifest.summary() if manifest is not None else None,
             },
         )
         transaction.on_commit(lambda: broadcast_job(job))

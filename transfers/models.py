@@ -356,3 +356,29 @@ class JobFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.key}: {self.error[:80]}"
+
+
+class JobManifestQuerySet(TeamScopedQuerySet):
+    team_field = "job__team"
+
+
+class JobManifest(models.Model):
+    """What a finished job copied, skipped, deleted and failed, object by object, with sizes and
+    ETags: gzip'd JSON Lines, whose SHA-256 the job's `job.finished` audit event records."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="manifest")
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Of the JSON Lines as downloaded (uncompressed): `sha256sum` of the download matches it.
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField(help_text="gzip of the JSON Lines.")
+    lines = models.BigIntegerField(default=0)
+    objects_copied = models.BigIntegerField(default=0)
+    objects_skipped = models.BigIntegerField(default=0)
+    objects_deleted = models.BigIntegerField(default=0)
+    objects_failed = models.BigIntegerField(default=0)
+    bytes_copied = models.BigIntegerField(default=0)
+
+    objects = JobManifestQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"Manifest of job #{self.job_id}"

@@ -4,4 +4,5 @@ from transfers import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("jobs/<int:job_id>/manifest/", views.job_manifest, name="job_manifest"),
 ]

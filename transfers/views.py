@@ -1,10 +1,11 @@
 from django.contrib.auth.decorators import login_required
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
 from accounts.models import Membership
-from transfers.models import Job, SyncProfile
+from transfers import manifests
+from transfers.models import Job, JobManifest, SyncProfile
 
 
 @login_required
@@ -26,3 +27,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "profiles": profiles[:50],
     }
     return render(request, "transfers/dashboard.html", context)
+
+
+@login_required
+def job_manifest(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The job's manifest as a JSON Lines download; 404 outside the user's teams."""
+    manifest = get_object_or_404(JobManifest.objects.visible_to(request.user), job_id=job_id)
+    return manifests.download(manifest)

@@ -8,6 +8,7 @@ between endpoints, and s5cmd uploads/downloads for local directories.
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.locations import EndpointConfig, LocalLocation, S3Location
+from transfers.engine.manifest import Manifest, ManifestEntry
 from transfers.engine.planning import Plan, PlanSummary, Route
 from transfers.engine.probe import EndpointCheck, check_endpoint
 from transfers.engine.progress import Phase, Progress
@@ -23,6 +24,8 @@ __all__ = [
     "Failure",
     "InvalidValue",
     "LocalLocation",
+    "Manifest",
+    "ManifestEntry",
     "Options",
     "Outcome",
     "Phase",

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.listing import list_local, list_s3
 from transfers.engine.locations import LocalLocation, describe_error
+from transfers.engine.manifest import Manifest
 from transfers.engine.parallel import for_each
 from transfers.engine.planning import Plan, PlanSummary, Route, build_plan, route_for
 from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
@@ -74,6 +75,8 @@ class Result:
     exit_code: int | None = None
     elapsed_seconds: float = 0.0
     buffer_peak_bytes: int = 0  # relay route: the most memory its buffers held at once
+    # Object by object, what the run did; None when it failed before planning.
+    manifest: Manifest | None = None
 
 
 def check_spec(spec: TransferSpec) -> TransferSpec:
@@ -157,6 +160,9 @@ class _Run:
         self.cancel = cancel
         self.plan: Plan | None = None
         self.failures: dict[tuple[str, str], str] = {}
+        # Keys whose copy or delete completed (for the manifest); sets, added to from threads.
+        self.copied: set[str] = set()
+        self.deleted: set[str] = set()
         self.clients: dict = {}
         self.command = ""
         self.exit_code: int | None = None
@@ -289,6 +295,7 @@ class _Run:
                     return
                 done.add(key)
                 errors.pop(key, None)
+            self.copied.add(key)
             self.tracker.add(objects=1, bytes=plan.source[key].size)
 
         def on_error(message: dict) -> bool:
@@ -351,6 +358,7 @@ class _Run:
                 cancel=self.cancel,
                 on_bytes=lambda n: self.tracker.add(bytes=n),
             )
+            self.copied.add(key)
             self.tracker.add(objects=1)
 
         self._each(keys, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint)
@@ -381,6 +389,7 @@ class _Run:
 
         def copy_one(key: str) -> None:
             relay.copy(key)
+            self.copied.add(key)
             self.tracker.add(objects=1)
 
         try:
@@ -416,16 +425,22 @@ class _Run:
                     if target is None:
                         raise OSError("the path is not safely inside the destination directory")
                     os.unlink(target)
+                    self.deleted.add(key)
                     self.tracker.add(deleted=1)
                 except OSError as exc:
                     self.fail(key, "delete", exc.strerror or str(exc))
             return
+
+        def on_deleted(full_keys: list[str]) -> None:
+            self.deleted.update(key[len(destination.prefix) :] for key in full_keys)
+            self.tracker.add(deleted=len(full_keys))
+
         failures = delete_objects(
             self.clients["destination"],
             destination.bucket,
             [destination.prefix + key for key in plan.to_delete],
             cancel=self.cancel,
-            on_deleted=lambda n: self.tracker.add(deleted=n),
+            on_deleted=on_deleted,
         )
         for full_key, error in failures.items():
             self.fail(full_key[len(destination.prefix) :], "delete", error)
@@ -525,6 +540,21 @@ class _Run:
             command=self.command,
             exit_code=self.exit_code,
             buffer_peak_bytes=self.budget.peak if self.budget is not None else 0,
+            manifest=self.manifest(),
+        )
+
+    def manifest(self) -> Manifest | None:
+        plan = self.plan
+        if plan is None:
+            return None
+        return Manifest(
+            source=plan.source,
+            destination=plan.destination,
+            to_copy=plan.to_copy,
+            rejected=plan.rejected,
+            copied=self.copied,
+            deleted=self.deleted,
+            failures=self.failures,
         )
 
     def _summary(self, failures: list[Failure]) -> str:

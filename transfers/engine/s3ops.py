@@ -136,9 +136,10 @@ def delete_objects(
     keys: list[str],
     *,
     cancel: threading.Event,
-    on_deleted: Callable[[int], None],
+    on_deleted: Callable[[list[str]], None],
 ) -> dict[str, str]:
-    """Delete in batches of 1,000 (DeleteObjects); returns key -> error for what failed."""
+    """Delete in batches of 1,000 (DeleteObjects); `on_deleted` gets each batch's deleted keys.
+    Returns key -> error for what failed."""
     failures: dict[str, str] = {}
     for start in range(0, len(keys), DELETE_BATCH):
         if cancel.is_set():
@@ -157,5 +158,5 @@ def delete_objects(
             for e in response.get("Errors", ())
         }
         failures.update(errors)
-        on_deleted(len(batch) - len(errors))
+        on_deleted([key for key in batch if key not in errors])
     return failures

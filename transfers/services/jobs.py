@@ -67,7 +67,7 @@ def start_job(
     request=None,
 ) -> Job:
     """Queue a run of `profile`. Starting again with the same idempotency key returns the job
-    the key started instead of a new one."""
+    the key started instead of a new one; `job.replayed` tells which happened."""
     key = (idempotency_key or "").strip()
     if key and not _IDEMPOTENCY_KEY.match(key):
         raise ValidationError(
@@ -85,6 +85,7 @@ def start_job(
         return job
 
     if key and (job := existing()) is not None:
+        job.replayed = True
         return job
     with transaction.atomic():
         try:
@@ -99,6 +100,7 @@ def start_job(
             )
         except IntegrityError:
             if key and (job := existing()) is not None:
+                job.replayed = True
                 return job  # the same request, raced by its own retry
             raise
         audit.record(
@@ -110,6 +112,7 @@ def start_job(
             request=request,
         )
         _after_commit(job, run=True)
+    job.replayed = False
     return job
 
 

@@ -1,0 +1,94 @@
+"""Pagination of the API's lists.
+
+Every list takes `limit` and `offset` and answers `{"items": [...], "count": N}` (ninja's
+`LimitOffsetPagination`, the default of `@paginate`). Jobs and the audit trail also take a
+`cursor` (`KeysetPagination`): both grow while a client walks them, newest first, and with an
+offset alone every new row would shift the next page by one (the client sees a row twice);
+deep offsets also make the database skip ever more rows. A cursor names the last row seen, so
+the next page starts right after it, however many rows arrived meanwhile.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination as NinjaLimitOffsetPagination
+from ninja.pagination import PaginationBase
+
+from syncportal.errors import Invalid
+
+# Far beyond any list here; unbounded, an offset past 2**63 is a database error, not a page.
+MAX_OFFSET = 10**9
+
+
+class LimitOffsetPagination(NinjaLimitOffsetPagination):
+    """Ninja's, with a bounded offset (the default of `@paginate`: NINJA_PAGINATION_CLASS)."""
+
+    class Input(Schema):
+        limit: int = Field(
+            settings.NINJA_PAGINATION_PER_PAGE, ge=1, le=settings.NINJA_PAGINATION_MAX_LIMIT
+        )
+        offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+def _encode(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"id<{pk}".encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        marker, _, pk = text.partition("<")
+        if marker != "id" or not pk.isdigit() or len(pk) > 19:
+            raise ValueError(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("This cursor is not one the API gave out.", field="cursor") from None
+    return int(pk)
+
+
+class KeysetPagination(PaginationBase):
+    """Newest first (by id, which is creation order); `cursor` = the `next_cursor` of the page
+    before. `count` is the size of the whole filtered list, wherever the cursor is."""
+
+    class Input(Schema):
+        limit: int = Field(
+            settings.NINJA_PAGINATION_PER_PAGE, ge=1, le=settings.NINJA_PAGINATION_MAX_LIMIT
+        )
+        offset: int = Field(
+            0, ge=0, le=MAX_OFFSET, description="Rows to skip (after the cursor, if any)."
+        )
+        cursor: str | None = Field(
+            None,
+            max_length=64,
+            description="`next_cursor` of the previous page: continue right after it.",
+        )
+
+    class Output(Schema):
+        items: list[Any]
+        count: int
+        next_cursor: str | None = Field(
+            None, description="Pass as `cursor` for the next page; null on the last page."
+        )
+
+    def paginate_queryset(
+        self, queryset: QuerySet, pagination: Input, request: HttpRequest, **params: Any
+    ) -> dict[str, Any]:
+        count = queryset.count()
+        queryset = queryset.order_by("-pk")
+        if pagination.cursor:
+            queryset = queryset.filter(pk__lt=_decode(pagination.cursor))
+        start, limit = pagination.offset, pagination.limit
+        rows = list(queryset[start : start + limit + 1])
+        items = rows[:limit]
+        more = len(rows) > limit
+        return {
+            "items": items,
+            "count": count,
+            "next_cursor": _encode(items[-1].pk) if more and items else None,
+        }

@@ -1,0 +1,221 @@
+"""The profiles API: viewers read, operators create, change, run and preview; a run with an
+Idempotency-Key is started once however often it is sent."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import AuditEvent
+from transfers.models import Endpoint, Job, SyncProfile
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def endpoint(offline_endpoint):
+    return offline_endpoint
+
+
+@pytest.fixture
+def profile(offline_profile):
+    return offline_profile
+
+
+def profile_fields(team, endpoint, **fields):
+    return {
+        "team_id": team.pk,
+        "name": "hourly",
+        "source_endpoint": endpoint.pk,
+        "source_bucket": "raw",
+        "source_prefix": "events/",
+        "destination_endpoint": endpoint.pk,
+        "destination_bucket": "archive",
+        "mode": "mirror",
+        "exclude_patterns": ["*.tmp"],
+        **fields,
+    }
+
+
+def test_it_lists_and_shows_profiles_of_your_teams(
+    api_as, viewer, outsider, profile, endpoint, django_assert_max_num_queries
+):
+    api = api_as(viewer)
+    with django_assert_max_num_queries(6):
+        body = api.get("/profiles").json()
+    assert body["count"] == 1
+    item = body["items"][0]
+    assert (item["id"], item["source_endpoint"], item["mode"]) == (profile.pk, endpoint.pk, "sync")
+    assert api.get(f"/profiles/{profile.pk}").json() == item
+    assert api_as(outsider).get("/profiles").json()["count"] == 0
+    assert api_as(outsider).get(f"/profiles/{profile.pk}").status_code == 404
+
+
+def test_an_operator_creates_a_profile(api_as, operator, team, endpoint):
+    response = api_as(operator).post("/profiles", profile_fields(team, endpoint))
+    assert response.status_code == 201, response.content
+    profile = SyncProfile.objects.get(pk=response.json()["id"])
+    assert (profile.mode, profile.exclude_patterns, profile.created_by) == (
+        "mirror",
+        ["*.tmp"],
+        operator,
+    )
+    event = AuditEvent.objects.get(action="profile.created")
+    assert (event.actor, event.team, event.details["after"]["source_bucket"]) == (
+        operator,
+        team,
+        "raw",
+    )
+
+
+def test_viewers_may_not_create_profiles(api_as, viewer, team, endpoint):
+    assert api_as(viewer).post("/profiles", profile_fields(team, endpoint)).status_code == 403
+
+
+def test_a_profile_must_make_sense(api_as, operator, team, endpoint, other_team):
+    theirs = Endpoint.objects.create(
+        team=other_team, name="theirs", access_key_id="x", secret_access_key="y"
+    )
+    response = api_as(operator).post(
+        "/profiles",
+        profile_fields(
+            team,
+            endpoint,
+            source_endpoint=theirs.pk,
+            destination_bucket="Not A Bucket",
+            workers=0,
+            mode="teleport",
+        ),
+    )
+    assert response.status_code == 422
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"workers", "mode"}  # the schema first
+    response = api_as(operator).post(
+        "/profiles",
+        profile_fields(
+            team, endpoint, source_endpoint=theirs.pk, destination_bucket="Not A Bucket"
+        ),
+    )
+    assert response.status_code == 422
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"source_endpoint", "destination_bucket"}  # then the service's rules
+
+
+def test_an_update_records_before_and_after(api_as, operator, profile):
+    response = api_as(operator).patch(
+        f"/profiles/{profile.pk}", {"mode": "copy", "include_patterns": ["*.csv"]}
+    )
+    assert response.status_code == 200
+    assert response.json()["mode"] == "copy"
+    event = AuditEvent.objects.get(action="profile.updated")
+    assert event.details == {
+        "before": {"mode": "sync", "include_patterns": []},
+        "after": {"mode": "copy", "include_patterns": ["*.csv"]},
+        "api_token": event.details["api_token"],
+    }
+
+
+def test_a_profile_without_a_job_in_progress_is_deleted(api_as, operator, profile):
+    Job.objects.create(team=profile.team, profile=profile, profile_name="nightly", state="running")
+    api = api_as(operator)
+    assert api.delete(f"/profiles/{profile.pk}").status_code == 409
+    Job.objects.update(state="succeeded")
+    assert api.delete(f"/profiles/{profile.pk}").status_code == 204
+    assert Job.objects.get().profile_name == "nightly"  # the history stays
+    assert AuditEvent.objects.filter(action="profile.deleted").count() == 1
+
+
+def test_an_operator_runs_a_profile(api_as, operator, profile, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api_as(operator).post(f"/profiles/{profile.pk}/run")
+    assert response.status_code == 201
+    job = response.json()
+    assert (job["state"], job["trigger"], job["triggered_by"], job["profile_id"]) == (
+        "queued",
+        "api",
+        "oscar",
+        profile.pk,
+    )
+    assert len(callbacks) == 2  # the task is enqueued once the transaction commits
+    assert AuditEvent.objects.get(action="job.started").target_id == str(job["id"])
+
+
+def test_a_profile_runs_one_job_at_a_time(api_as, operator, profile):
+    api = api_as(operator)
+    assert api.post(f"/profiles/{profile.pk}/run").status_code == 201
+    response = api.post(f"/profiles/{profile.pk}/run")
+    assert response.status_code == 409
+    assert "already has a job in progress" in response.json()["detail"]
+
+
+def test_an_idempotency_key_starts_one_job(api_as, operator, profile, team, endpoint):
+    api = api_as(operator)
+    key = {"Idempotency-Key": "nightly-2026-11-25"}
+    first = api.post(f"/profiles/{profile.pk}/run", headers=key)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first
+    Job.objects.update(state="succeeded")  # even after it finished, the key means that job
+    again = api.post(f"/profiles/{profile.pk}/run", headers=key)
+    assert again.status_code == 200
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and again.json()["state"] == "succeeded"
+    assert Job.objects.count() == 1
+    assert AuditEvent.objects.filter(action="job.started").count() == 1
+
+    other = SyncProfile.objects.create(
+        team=team,
+        name="other",
+        source_endpoint=endpoint,
+        source_bucket="a",
+        destination_endpoint=endpoint,
+        destination_bucket="c",
+    )
+    reused = api.post(f"/profiles/{other.pk}/run", headers=key)
+    assert reused.status_code == 422
+    assert reused.json()["errors"][0]["field"] == "idempotency_key"
+    bad = api.post(f"/profiles/{other.pk}/run", headers={"Idempotency-Key": "x" * 65})
+    assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("who, status", [("viewer", 403), ("outsider", 404)])
+def test_running_needs_an_operator_of_the_team(api_as, request, profile, who, status):
+    api = api_as(request.getfixturevalue(who))
+    assert api.post(f"/profiles/{profile.pk}/run").status_code == status
+    assert api.post(f"/profiles/{profile.pk}/preview").status_code == status
+    assert api.patch(f"/profiles/{profile.pk}", {"mode": "copy"}).status_code == status
+    assert api.delete(f"/profiles/{profile.pk}").status_code == status
+    assert not Job.objects.exists()
+
+
+def test_a_preview_lists_real_buckets_and_moves_nothing(api_as, operator, team, s3_a):
+    from tests.transfers.support import put_objects
+
+    endpoint = s3_a.endpoint(team, "Provider A")
+    client, bucket = s3_a.client(), s3_a.bucket()
+    put_objects(client, bucket, {"a.csv": b"1", "b.csv": b"22", "c.tmp": b"333"}, prefix="in/")
+    put_objects(client, bucket, {"old.csv": b"x"}, prefix="out/")
+    profile = SyncProfile.objects.create(
+        team=team,
+        name="preview",
+        mode="mirror",
+        exclude_patterns=["*.tmp"],
+        source_endpoint=endpoint,
+        source_bucket=bucket,
+        source_prefix="in/",
+        destination_endpoint=endpoint,
+        destination_bucket=bucket,
+        destination_prefix="out/",
+    )
+    response = api_as(operator).post(f"/profiles/{profile.pk}/preview?sample=1")
+    assert response.status_code == 200, response.content
+    plan = response.json()
+    assert (plan["route"], plan["objects_to_copy"], plan["bytes_to_copy"]) == ("server_side", 2, 3)
+    assert (plan["objects_to_delete"], plan["sample_to_copy"]) == (1, ["a.csv"])
+    assert not Job.objects.exists()
+
+
+def test_an_unreachable_endpoint_makes_a_preview_a_502(api_as, operator, profile, endpoint):
+    from tests.support import free_port
+
+    Endpoint.objects.filter(pk=endpoint.pk).update(url=f"http://127.0.0.1:{free_port()}")
+    response = api_as(operator).post(f"/profiles/{profile.pk}/preview")
+    assert response.status_code == 502
+    assert "Cannot reach" in response.json()["detail"]
