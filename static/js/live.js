@@ -215,8 +215,9 @@
     }
 
     update() {
+      // A line needs two points; until then the chart says it is waiting.
       this.element.dataset.points = String(this.data[0].length);
-      this.element.classList.toggle("chart-empty", this.data[0].length === 0);
+      this.element.classList.toggle("chart-empty", this.data[0].length < 2);
     }
   }
 
@@ -227,6 +228,12 @@
     }
     if (message.final) return message.state === "succeeded" ? 100 : 0;
     return null;
+  }
+
+  /* As the server renders it (the `percent` filter): one decimal below 10 %. */
+  function percentText(percent) {
+    if (percent === null) return "—";
+    return (percent < 10 ? Math.floor(percent * 10) / 10 : Math.floor(percent)) + " %";
   }
 
   /* Show a job message in `container`: its [data-field] elements (see _progress.html). */
@@ -248,9 +255,9 @@
     field("progress").forEach(function (bar) {
       if (percent === null) bar.removeAttribute("value");
       else bar.value = percent;
-      bar.textContent = percent === null ? "" : Math.floor(percent) + " %";
+      bar.textContent = percent === null ? "" : percentText(percent);
     });
-    text("percent", percent === null ? "—" : Math.floor(percent) + " %");
+    text("percent", percentText(percent));
     text("objects_done", f.count(message.objects_done));
     text("objects_total", f.count(message.objects_total));
     text("bytes_done", f.size(message.bytes_done));

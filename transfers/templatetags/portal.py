@@ -6,6 +6,7 @@ keeps the UTC time in the title, so pages read right without JavaScript too.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from django import template
@@ -68,3 +69,13 @@ def eta(job) -> float | None:
     if job.state != job.State.RUNNING or not job.throughput_bps or job.bytes_total is None:
         return None
     return max(0, job.bytes_total - job.bytes_done) / job.throughput_bps
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A progress percentage, floored so that 100 % means done: one decimal below 10 %."""
+    if value is None:
+        return "—"
+    if value < 10:
+        return f"{math.floor(value * 10) / 10:g} %"
+    return f"{math.floor(value)} %"
