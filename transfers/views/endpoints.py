@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -74,8 +75,7 @@ def _detail(request, endpoint, *, status=200, **forms) -> HttpResponse:
 def endpoint_create(request: HttpRequest) -> HttpResponse:
     teams = Team.objects.administrable_by(request.user)
     if not teams.exists():
-        messages.error(request, "Only team admins add endpoints, and you administer no team.")
-        return redirect("endpoint_list")
+        raise PermissionDenied("Only team admins add endpoints, and you administer no team.")
     form = EndpointForm(request.POST or None, teams=teams)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)

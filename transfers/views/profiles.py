@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -92,8 +92,7 @@ def _choices(request):
 def profile_create(request: HttpRequest) -> HttpResponse:
     teams, endpoints = _choices(request)
     if not teams.exists():
-        messages.error(request, "Only operators and team admins create profiles.")
-        return redirect("profile_list")
+        raise PermissionDenied("Only operators and team admins create profiles.")
     form = ProfileForm(request.POST or None, teams=teams, endpoints=endpoints)
     if request.method == "POST" and form.is_valid():
         team = form.cleaned_data["team"]
