@@ -89,6 +89,16 @@ def submit(form: Form, call: Callable[[], Any]) -> Any | None:
     return None
 
 
+def save_changes(request: HttpRequest, form: Form, obj: Any, update: Callable, what: str) -> Any:
+    """An edit form's changed fields through the `update` service; the saved object (after
+    telling the user), or None with the service's errors on the form."""
+    changes = {name: form.cleaned_data[name] for name in form.changed_data}
+    updated = submit(form, lambda: update(obj, actor=request.user, request=request, **changes))
+    if updated is not None:
+        messages.success(request, f"{what} {updated} saved.")
+    return updated
+
+
 def act(
     request: HttpRequest,
     call: Callable[[], Any],

@@ -23,6 +23,7 @@ from transfers.views._common import (
     act,
     is_htmx,
     object_to_change,
+    save_changes,
     submit,
     visible_object,
 )
@@ -99,15 +100,8 @@ def endpoint_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {name: getattr(endpoint, name) for name in services.endpoints.EDITABLE}
     form = EndpointForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in form.changed_data}
-        updated = submit(
-            form,
-            lambda: services.update_endpoint(
-                endpoint, actor=request.user, request=request, **changes
-            ),
-        )
+        updated = save_changes(request, form, endpoint, services.update_endpoint, "Endpoint")
         if updated is not None:
-            messages.success(request, f"Endpoint {updated} saved.")
             return redirect(updated)
     status = 422 if form.errors else 200
     context = {"form": form, "endpoint": endpoint}

@@ -23,6 +23,7 @@ from transfers.views._common import (
     act,
     is_htmx,
     object_to_change,
+    save_changes,
     submit,
     visible_object,
 )
@@ -116,15 +117,8 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
         request.POST or None, initial=ProfileForm.initial_for(profile), endpoints=endpoints
     )
     if request.method == "POST" and form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in form.changed_data}
-        updated = submit(
-            form,
-            lambda: services.update_profile(
-                profile, actor=request.user, request=request, **changes
-            ),
-        )
+        updated = save_changes(request, form, profile, services.update_profile, "Profile")
         if updated is not None:
-            messages.success(request, f"Profile {updated} saved.")
             return redirect(updated)
     return _form(request, form, profile=profile, has_endpoints=True)
 
