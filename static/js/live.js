@@ -165,6 +165,8 @@
           {
             stroke: muted,
             space: 70,
+            // Whole seconds and up: sub-second ticks would repeat the same label.
+            incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400],
             grid: { stroke: grid, width: 1 },
             ticks: { stroke: grid },
             values: function (u, ticks) {
