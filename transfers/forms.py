@@ -13,7 +13,9 @@ from transfers.models import Endpoint, Job, SyncProfile
 class PortalForm(forms.Form):
     """Labels without Django's trailing colon, as the pages lay them out above the fields."""
 
-    label_suffix = ""
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
 
 SECRET_WIDGET = forms.PasswordInput(
