@@ -54,6 +54,31 @@ class Door:
 READ_ALL = statuses(200, 200, 200, 200, 302)
 IN_TEAM = statuses(200, 200, 200, 404, 302)
 TEAM_ADMIN_POST = statuses(302, 403, 403, 404, 302)
+TEAM_ADMIN_PAGE = statuses(200, 403, 403, 404, 302)
+OPERATE_POST = statuses(302, 302, 403, 404, 302)
+OPERATE_PAGE = statuses(200, 200, 403, 404, 302)
+# Forms post the ids of the world's objects; string values are formatted like paths.
+ENDPOINT_FORM = {
+    "name": "Matrix S3",
+    "url": "http://127.0.0.1:9",
+    "region": "us-east-1",
+    "addressing_style": "path",
+    "verify_tls": "on",
+    "access_key_id": "AKIAMATRIX",
+}
+PROFILE_FORM = {
+    "name": "Matrix copy",
+    "source_endpoint": "{endpoint}",
+    "source_bucket": "raw",
+    "destination_endpoint": "{endpoint}",
+    "destination_bucket": "archive",
+    "mode": "sync",
+    "compare": "size_mtime",
+    "delete_threshold": "100",
+    "workers": "64",
+    "concurrency": "5",
+    "part_size_mb": "50",
+}
 
 PAGES = [
     Door("GET", "/", READ_ALL),
@@ -71,6 +96,44 @@ PAGES = [
     Door("GET", "/tokens/", READ_ALL),
     Door("GET", "/accounts/2fa/", READ_ALL),
     Door("GET", "/api/v1/docs", statuses(200, 200, 200, 200, 200)),
+    # Endpoints: members read, operators test, team admins manage. An outsider (admin of
+    # another team) may add endpoints to their own team, not to ours: the form refuses (422).
+    Door("GET", "/endpoints/", READ_ALL),
+    Door("GET", "/endpoints/new/", statuses(200, 403, 403, 200, 302)),
+    Door(
+        "POST",
+        "/endpoints/new/",
+        statuses(302, 403, 403, 422, 302),
+        {**ENDPOINT_FORM, "team": "{team}", "secret_access_key": "s3cret"},
+    ),
+    Door("GET", "/endpoints/{endpoint}/", IN_TEAM),
+    Door("GET", "/endpoints/{endpoint}/edit/", TEAM_ADMIN_PAGE),
+    Door("POST", "/endpoints/{endpoint}/edit/", TEAM_ADMIN_POST, ENDPOINT_FORM),
+    Door("POST", "/endpoints/{endpoint}/rotate/", TEAM_ADMIN_POST, {"secret_access_key": "n3w"}),
+    Door("POST", "/endpoints/{endpoint}/test/", OPERATE_PAGE),
+    Door("POST", "/endpoints/{endpoint}/delete/", TEAM_ADMIN_POST),
+    # Profiles: members read; operators and admins create, edit, preview, run and delete.
+    Door("GET", "/profiles/", READ_ALL),
+    Door("GET", "/profiles/new/", statuses(200, 200, 403, 200, 302)),
+    Door(
+        "POST",
+        "/profiles/new/",
+        statuses(302, 302, 403, 422, 302),
+        {**PROFILE_FORM, "team": "{team}"},
+    ),
+    Door("GET", "/profiles/{profile}/", IN_TEAM),
+    Door("GET", "/profiles/{profile}/edit/", OPERATE_PAGE),
+    Door("POST", "/profiles/{profile}/edit/", OPERATE_POST, PROFILE_FORM),
+    Door("POST", "/profiles/{profile}/preview/", OPERATE_PAGE),
+    Door("POST", "/profiles/{profile}/run/", OPERATE_POST),
+    Door("POST", "/profiles/{profile}/delete/", OPERATE_POST),
+    # Jobs: members read (and download failures); operators and admins act on them.
+    Door("GET", "/jobs/", READ_ALL),
+    Door("GET", "/jobs/{job}/", IN_TEAM),
+    Door("GET", "/jobs/{job}/failures.csv", IN_TEAM),
+    Door("POST", "/jobs/{job}/cancel/", OPERATE_POST),
+    Door("POST", "/jobs/{job}/retry/", OPERATE_POST),
+    Door("POST", "/jobs/{job}/approve/", OPERATE_POST),
     Door("GET", "/audit/", statuses(200, 403, 403, 200, 302)),
     Door("GET", "/audit/export.csv", statuses(200, 403, 403, 200, 302)),
     Door("GET", "/jobs/{finished_job}/manifest/", IN_TEAM),
@@ -298,7 +361,8 @@ def test_pages(client, world, door, role):
     if role != "anonymous":
         client.force_login(world["users"][role])
     url = door.path.format(**world["ids"])
-    response = getattr(client, door.method.lower())(url, data=door.data or {})
+    data = {k: v.format(**world["ids"]) for k, v in (door.data or {}).items()}
+    response = getattr(client, door.method.lower())(url, data=data)
     assert response.status_code == door.expect[role], (role, url, response.get("Location"))
 
 

@@ -55,4 +55,4 @@ def test_a_signed_in_user_sees_the_dashboard(client, owner, team):
     content = response.content.decode()
     assert "<title>Dashboard · SyncPortal</title>" in content
     assert "Data Platform" in content and "Team admin" in content
-    assert "No job is running." in content
+    assert "Nothing is running." in content

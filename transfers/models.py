@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from accounts.access import TeamScopedQuerySet
 from accounts.models import Team
@@ -47,6 +48,9 @@ class Endpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("endpoint_detail", args=[self.pk])
 
     @property
     def display_url(self) -> str:
@@ -158,6 +162,9 @@ class SyncProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("profile_detail", args=[self.pk])
 
     @property
     def source_display(self) -> str:
@@ -295,6 +302,9 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"Job #{self.pk} ({self.profile_name})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("job_detail", args=[self.pk])
 
     @property
     def is_active(self) -> bool:

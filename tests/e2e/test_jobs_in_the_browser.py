@@ -1,0 +1,257 @@
+"""Working with the portal in a browser, end to end: a team admin sets up an endpoint and a
+profile on the sandbox S3, previews and runs it and watches it live; an operator cancels a
+running job after its live updates survived a dropped connection; a viewer gets no buttons
+and is refused when posting anyway."""
+
+from __future__ import annotations
+
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import screenshot, sign_in
+from tests.support import enrol_totp, wait_until
+from tests.transfers.support import put_objects, s3_keys, sample_data
+from transfers.models import Endpoint, Job, SyncProfile
+
+pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.timeout(180)]
+
+# With one s5cmd worker, copying these takes a few seconds on loopback: long enough to watch.
+OBJECTS = 1200
+
+
+def nav(page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+
+
+def read_job(page) -> dict:
+    """What the job page shows now."""
+    return page.evaluate(
+        """() => {
+          const root = document.getElementById("job-live");
+          const text = (f) => root.querySelector(`[data-field="${f}"]`).textContent.trim();
+          return {
+            state: root.querySelector('[data-field="state"]').className.replace("badge badge-", ""),
+            objects: Number(text("objects_done").replace(/,/g, "")),
+            percent: text("percent"),
+            points: Number(document.getElementById("throughput-chart").dataset.points),
+            live: document.querySelector("[data-live-status]").dataset.status || "",
+          };
+        }"""
+    )
+
+
+def watch(page, until, *, timeout: float = 60.0) -> list[dict]:
+    """Read the job page every 100 ms until `until(reading)`; returns the readings."""
+    readings: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        readings.append(read_job(page))
+        if until(readings[-1]):
+            return readings
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the job page never got there; last: {readings[-1:]}")
+
+
+def seed_bucket(s3) -> str:
+    bucket = s3.bucket("e2e")
+    objects = list(sample_data(OBJECTS, size=1000).items())
+    chunks = [dict(objects[n::8]) for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda chunk: put_objects(s3.client(), bucket, chunk, prefix="src/"), chunks))
+    return bucket
+
+
+def test_an_admin_sets_up_previews_runs_and_watches_a_job(page, owner, team, s3_a, celery_worker):
+    secret = enrol_totp(owner)
+    bucket = seed_bucket(s3_a)
+    sign_in(page, owner, totp_secret=secret)
+
+    # An endpoint on the sandbox S3, and its connection test.
+    nav(page, "Endpoints")
+    page.get_by_role("link", name="New endpoint").click()
+    page.get_by_label("Name").fill("Sandbox S3")
+    page.get_by_label("Endpoint URL").fill(s3_a.url)
+    page.get_by_label("Addressing style").select_option("path")
+    page.get_by_label("Access key ID").fill(s3_a.access_key)
+    page.get_by_label("Secret access key").fill(s3_a.secret_key)
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_role("heading", name="Sandbox S3")).to_be_visible()
+    assert s3_a.secret_key not in page.content()
+    page.get_by_label("Bucket").fill(bucket)
+    page.get_by_role("button", name="Test connection").click()
+    result = page.locator("[data-check-result]")
+    expect(result).to_have_attribute("data-check-result", "ok")
+    expect(result).to_contain_text(f"{bucket} is listable")
+
+    # A profile that copies src/ to dst/ in the same bucket, one object at a time.
+    nav(page, "Profiles")
+    page.get_by_role("link", name="New profile").click()
+    page.get_by_label("Name").fill("Sandbox copy")
+    source, destination = (
+        page.locator("#id_source_endpoint"),
+        page.locator("#id_destination_endpoint"),
+    )
+    source.select_option(label=f"Sandbox S3 ({s3_a.url})")
+    page.locator("#id_source_bucket").fill(bucket)
+    page.locator("#id_source_prefix").fill("src/")
+    destination.select_option(label=f"Sandbox S3 ({s3_a.url})")
+    page.locator("#id_destination_bucket").fill(bucket)
+    page.locator("#id_destination_prefix").fill("dst/")
+    page.get_by_label("Copy (copy everything, overwrite)").check()
+    page.get_by_label("Workers").fill("1")
+    page.get_by_role("button", name="Create profile").click()
+    expect(page.get_by_role("heading", name="Sandbox copy")).to_be_visible()
+
+    # Preview: what a run would copy, without copying.
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator('[data-preview="copy"]')).to_have_text(str(OBJECTS))
+    assert s3_keys(s3_a.client(), bucket, "dst/") == set()
+
+    # Run it and watch the page follow the job: counters and chart advance, then it succeeds.
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    readings = watch(page, lambda r: r["state"] == "running" and r["objects"] > 0)
+    screenshot(page, "job-running")
+    readings += watch(page, lambda r: r["state"] == "succeeded", timeout=90)
+    counts = [r["objects"] for r in readings]
+    assert counts == sorted(counts), "the object count went backwards"
+    running = [r for r in readings if r["state"] == "running"]
+    assert len({r["objects"] for r in running}) >= 3, "the progress did not advance live"
+    assert len({r["points"] for r in running}) >= 2, "the chart did not advance live"
+    assert readings[-1]["objects"] == OBJECTS
+    expect(page.locator("#job-live [data-field=percent]")).to_have_text("100 %")
+    assert readings[-1]["live"] == "ended"
+    assert len(s3_keys(s3_a.client(), bucket, "dst/")) == OBJECTS
+
+    # Reloaded, the finished job draws the same chart from its stored samples.
+    page.reload()
+    expect(page.locator("#throughput-chart")).not_to_have_attribute("data-points", "0")
+    expect(page.locator("#verification")).to_contain_text(f"All {OBJECTS:,} objects checked match")
+    screenshot(page, "job-finished-phone", phone=True)
+
+    nav(page, "Dashboard")
+    expect(page.locator("[data-live-status]")).to_have_attribute("data-status", "live")
+    expect(page.locator("#dashboard-stats")).to_contain_text("Finished today")
+    screenshot(page, "dashboard")
+    screenshot(page, "dashboard-phone", phone=True)
+
+
+@pytest.fixture
+def sandbox_profile(team, owner, s3_a):
+    bucket = seed_bucket(s3_a)
+    endpoint = s3_a.endpoint(team, "Sandbox S3")
+    return SyncProfile.objects.create(
+        team=team,
+        name="Slow copy",
+        source_endpoint=endpoint,
+        source_bucket=bucket,
+        source_prefix="src/",
+        destination_endpoint=endpoint,
+        destination_bucket=bucket,
+        destination_prefix="dst/",
+        mode=SyncProfile.Mode.COPY,
+        workers=1,
+        created_by=owner,
+    )
+
+
+def test_an_operator_follows_and_cancels_a_job_across_a_dropped_connection(
+    page, operator, sandbox_profile, celery_worker
+):
+    secret = enrol_totp(operator)
+    sign_in(page, operator, totp_secret=secret)
+    dashboard = page.context.new_page()
+    dashboard.goto("/")
+    expect(dashboard.locator("[data-live-status]")).to_have_attribute("data-status", "live")
+    expect(dashboard.locator("#running-jobs")).to_contain_text("Nothing is running")
+    sockets = []
+
+    def relay(socket):  # a pass-through proxy the test can cut, standing for a network drop
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    page.route_web_socket(re.compile(r"/ws/jobs/\d+/$"), relay)
+    page.goto(f"/profiles/{sandbox_profile.pk}/")
+    page.get_by_role("button", name="Run now").click()
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    job = Job.objects.get(profile=sandbox_profile)
+
+    # The dashboard, open all along, lists the new job and follows it.
+    row = dashboard.locator(f'#running-jobs tr[data-job="{job.pk}"]')
+    expect(row).to_be_visible()
+    done = row.locator('[data-field="objects_done"]')
+    expect(done).not_to_have_text("0")
+    first = int(done.text_content().replace(",", ""))
+    wait_until(lambda: int(done.text_content().replace(",", "")) > first, "the row to advance")
+    expect(dashboard.locator('[data-stat="running"]')).to_have_text("1")
+    expect(dashboard.locator('[data-stat="throughput"]')).not_to_have_text("0 B/s")
+    screenshot(dashboard, "dashboard-running")
+
+    # The job page's socket drops; the page says so, reconnects and resumes.
+    watch(page, lambda r: r["state"] == "running" and r["objects"] > 0 and r["live"] == "live")
+    sockets[-1].close()
+    before = watch(page, lambda r: r["live"] == "reconnecting")[-1]
+    after = watch(page, lambda r: r["live"] == "live" and r["objects"] > before["objects"])
+    assert len(sockets) == 2 and after[-1]["state"] == "running"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel job").click()
+    watch(page, lambda r: r["state"] == "cancelled", timeout=60)
+    expect(page.locator("#job-live [data-field=state]")).to_have_text("Cancelled")
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED
+    assert job.objects_done < OBJECTS
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    retry = page.get_by_role("button", name=re.compile("Run the whole profile again"))
+    expect(retry).to_be_visible()
+    expect(dashboard.locator("#running-jobs")).to_contain_text("Nothing is running")
+    dashboard.close()
+
+
+def test_a_viewer_sees_no_buttons_and_is_refused_anyway(page, viewer, team, owner):
+    endpoint = Endpoint.objects.create(
+        team=team,
+        name="Sandbox S3",
+        url="http://127.0.0.1:9",
+        access_key_id="AKIA1",
+        secret_access_key="viewer-must-not-see-this",
+    )
+    profile = SyncProfile.objects.create(
+        team=team,
+        name="Nightly",
+        source_endpoint=endpoint,
+        source_bucket="raw",
+        destination_endpoint=endpoint,
+        destination_bucket="archive",
+        created_by=owner,
+    )
+    job = Job.objects.create(team=team, profile=profile, profile_name="Nightly")
+    sign_in(page, viewer)
+
+    nav(page, "Profiles")
+    expect(page.get_by_role("link", name="Nightly")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Run"))).to_have_count(0)
+    expect(page.get_by_role("link", name="New profile")).to_have_count(0)
+    page.get_by_role("link", name="Nightly").click()
+    for name in ("Run now", "Preview", "Delete"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+    expect(page.get_by_role("link", name="Edit")).to_have_count(0)
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    page.goto(f"/endpoints/{endpoint.pk}/")
+    expect(page.get_by_role("button", name="Test connection")).to_have_count(0)
+    assert "viewer-must-not-see-this" not in page.content()
+
+    # Posting anyway, with a valid session and CSRF token, is refused by the server.
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    headers = {"X-CSRFToken": csrf, "Referer": page.url}
+    for path in (f"/profiles/{profile.pk}/run/", f"/jobs/{job.pk}/cancel/"):
+        response = page.request.post(path, headers=headers, max_redirects=0)
+        assert response.status == 403, path
+    assert Job.objects.filter(profile=profile).count() == 1
+    assert Job.objects.get(pk=job.pk).state == Job.State.QUEUED
+    page.goto(f"/profiles/{profile.pk}/")

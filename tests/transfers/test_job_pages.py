@@ -1,0 +1,118 @@
+"""The job pages: the filtered history, one job's report and chart, the failures as CSV, and
+the cancel and retry buttons."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.transfers.pages import endpoint, failures, finished_job, profile, signed_in
+from transfers.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def nightly(team):
+    return profile(team, endpoint(team))
+
+
+def test_it_filters_by_team_profile_state_and_date(team, other_team, owner, nightly):
+    client = signed_in(owner)
+    weekly = profile(team, nightly.source_endpoint, "Weekly")
+    old = finished_job(nightly, Job.State.FAILED)
+    Job.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=30))
+    failed = finished_job(nightly, Job.State.FAILED)
+    done = finished_job(weekly)
+    theirs = finished_job(profile(other_team, endpoint(other_team), "Theirs"))
+
+    def listed(query: str) -> set[int]:
+        response = client.get(f"/jobs/?{query}")
+        assert response.status_code == 200
+        return {job.pk for job in response.context["page"].object_list}
+
+    assert listed("") == {old.pk, failed.pk, done.pk}
+    assert listed("state=failed") == {old.pk, failed.pk}
+    assert listed(f"profile={weekly.pk}") == {done.pk}
+    assert listed(f"team={team.pk}&state=succeeded") == {done.pk}
+    today = timezone.now().date().isoformat()
+    assert listed(f"since={today}&until={today}") == {failed.pk, done.pk}
+    assert listed(f"team={other_team.pk}") == {old.pk, failed.pk, done.pk}  # ignored: not theirs
+    assert theirs.pk not in listed(f"profile={theirs.profile_id}")
+
+
+def test_it_pages_the_history(team, viewer, nightly):
+    client = signed_in(viewer)
+    Job.objects.bulk_create(
+        Job(team=team, profile_name="Nightly", state="succeeded") for _ in range(55)
+    )
+    first = client.get("/jobs/?state=succeeded")
+    assert len(first.context["page"].object_list) == 50
+    assert "state=succeeded&amp;page=2" in first.content.decode()
+    second = client.get("/jobs/?state=succeeded&page=2")
+    assert len(second.context["page"].object_list) == 5
+
+
+def test_the_job_page_shows_progress_failures_and_verification(team, viewer, nightly):
+    client = signed_in(viewer)
+    job = finished_job(
+        nightly,
+        Job.State.PARTIAL,
+        error="3 objects failed",
+        verification={"checked": 10, "checksums_compared": 8, "mismatched": 0, "sample": []},
+    )
+    failures(job, 3)
+    response = client.get(f"/jobs/{job.pk}/")
+    page = response.content.decode()
+    assert response.context["chart"]["t"]  # drawn from the stored samples
+    assert 'id="throughput-data"' in page
+    assert "dir/object-2.bin" in page and "AccessDenied" in page
+    assert "All 10 objects checked match." in page
+    assert f"/jobs/{job.pk}/failures.csv" in page
+    assert "Retry" not in page and "Cancel job" not in page  # a viewer's page has no buttons
+    assert 'data-live="0"' in page  # a finished job's page does not open a socket
+
+
+def test_the_failures_download_as_csv(team, viewer, nightly):
+    client = signed_in(viewer)
+    job = finished_job(nightly, Job.State.PARTIAL)
+    failures(job, 3)
+    response = client.get(f"/jobs/{job.pk}/failures.csv")
+    assert response["Content-Disposition"] == f'attachment; filename="job-{job.pk}-failures.csv"'
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["key", "operation", "error"]
+    assert rows[1:] == [[f"dir/object-{n}.bin", "copy", "AccessDenied"] for n in range(3)]
+
+
+def test_an_operator_cancels_a_queued_job(team, operator, nightly):
+    client = signed_in(operator)
+    job = Job.objects.create(team=team, profile=nightly, profile_name="Nightly")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Cancel job" in page and 'data-live="1"' in page
+    response = client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED
+    assert f"Job #{job.pk} cancelled." in response.content.decode()
+
+
+def test_cancelling_a_finished_job_explains_why_not(team, operator, nightly):
+    client = signed_in(operator)
+    job = finished_job(nightly)
+    response = client.post(f"/jobs/{job.pk}/cancel/", follow=True)
+    assert "has already finished" in response.content.decode()
+
+
+@pytest.mark.parametrize(("scope", "keys"), [("failed", 3), ("all", None)])
+def test_an_operator_retries_failed_objects_or_everything(team, operator, nightly, scope, keys):
+    client = signed_in(operator)
+    job = finished_job(nightly, Job.State.PARTIAL)
+    failures(job, 3)
+    response = client.post(f"/jobs/{job.pk}/retry/", {"scope": scope})
+    retry = Job.objects.get(retry_of=job)
+    assert response["Location"] == f"/jobs/{retry.pk}/"
+    only = retry.options.get("only_keys")
+    assert (len(only) if only else None) == keys

@@ -1,0 +1,59 @@
+"""No page's query count grows with its rows: each list page is rendered with several rows of
+everything it shows, and held to the queries it needs for one."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.transfers.pages import endpoint, failures, finished_job, profile, signed_in
+from transfers.models import Job
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 6
+
+
+@pytest.fixture
+def busy_team(team, owner, other_team):
+    """Several endpoints, profiles (scheduled), finished, failed and running jobs."""
+    for n in range(ROWS):
+        store = endpoint(team, f"Store {n}")
+        nightly = profile(team, store, f"Nightly {n}", schedule=f"{n} 2 * * *")
+        failed = finished_job(nightly, Job.State.PARTIAL, error="3 objects failed")
+        failures(failed, 3)
+        Job.objects.create(team=team, profile=nightly, profile_name=nightly.name, state="running")
+    profile(other_team, endpoint(other_team, "Theirs"), "Not ours")
+    return team
+
+
+@pytest.mark.parametrize(
+    ("path", "queries"),
+    [
+        # Every page also asks once whether to show the Audit link (accounts.audit_trail).
+        ("/", 15),
+        ("/endpoints/", 10),
+        ("/profiles/", 10),
+        ("/jobs/", 12),
+        ("/jobs/?state=partial&team={team}", 13),  # the form looks the team up
+    ],
+)
+def test_a_list_page_makes_a_fixed_number_of_queries(
+    busy_team, owner, path, queries, django_assert_max_num_queries
+):
+    client = signed_in(owner)
+    with django_assert_max_num_queries(queries):
+        response = client.get(path.format(team=busy_team.pk))
+    assert response.status_code == 200
+    assert "Not ours" not in response.content.decode()
+
+
+def test_a_job_page_with_failures_and_samples_makes_a_fixed_number_of_queries(
+    busy_team, owner, django_assert_max_num_queries
+):
+    client = signed_in(owner)
+    job = Job.objects.filter(state=Job.State.PARTIAL).first()
+    with django_assert_max_num_queries(14):  # + the Audit link, + the manifest's hash
+        response = client.get(f"/jobs/{job.pk}/")
+    assert response.status_code == 200
+    assert response.context["chart"]["t"]
+    assert len(response.context["failures"]) == 3

@@ -1,0 +1,162 @@
+"""The profile pages: operators create and edit profiles with the service's rules shown on
+the fields, preview a run against real S3, run, approve and delete; viewers only read."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import AuditEvent
+from tests.transfers.pages import endpoint, profile, signed_in
+from tests.transfers.support import put_objects, sample_data
+from transfers.models import Job, SyncProfile
+
+pytestmark = pytest.mark.django_db
+
+
+def form(store, **overrides):
+    values = {
+        "name": "Nightly",
+        "source_endpoint": store.pk,
+        "source_bucket": "raw",
+        "source_prefix": "in/",
+        "destination_endpoint": store.pk,
+        "destination_bucket": "archive",
+        "destination_prefix": "out/",
+        "mode": "mirror",
+        "compare": "size_only",
+        "include_patterns": "*.parquet\n\n  *.csv  ",
+        "exclude_patterns": "",
+        "verify_after": "on",
+        "delete_threshold": "10",
+        "workers": "32",
+        "concurrency": "4",
+        "part_size_mb": "64",
+        "storage_class": "",
+        "schedule": "0 2 * * *",
+    }
+    values.update(overrides)
+    return values
+
+
+def test_an_operator_creates_a_profile(team, operator):
+    client = signed_in(operator)
+    store = endpoint(team)
+    page = client.get("/profiles/new/").content.decode()
+    assert "Glob patterns, one per line" in page  # every option is explained
+    response = client.post("/profiles/new/", form(store, team=team.pk))
+    created = SyncProfile.objects.get(name="Nightly")
+    assert response["Location"] == f"/profiles/{created.pk}/"
+    assert created.include_patterns == ["*.parquet", "*.csv"]
+    assert (created.mode, created.workers, created.created_by) == ("mirror", 32, operator)
+    assert AuditEvent.objects.filter(action="profile.created").count() == 1
+
+
+def test_the_services_rules_come_back_on_the_fields(team, operator, other_team):
+    client = signed_in(operator)
+    store = endpoint(team)
+    theirs = endpoint(other_team, "Theirs")
+    response = client.post(
+        "/profiles/new/",
+        form(store, team=team.pk, destination_bucket="raw", destination_prefix="in/sub/"),
+    )
+    assert response.status_code == 422
+    assert "overlaps the source" in response.context["form"].errors["destination_prefix"][0]
+    response = client.post("/profiles/new/", form(theirs, team=team.pk))
+    assert response.status_code == 422  # another team's endpoint is not even a choice
+    assert "source_endpoint" in response.context["form"].errors
+    assert not SyncProfile.objects.exists()
+
+
+def test_an_edit_changes_only_what_changed(team, operator):
+    client = signed_in(operator)
+    store = endpoint(team)
+    nightly = profile(team, store, include_patterns=["*.csv"])
+    page = client.get(f"/profiles/{nightly.pk}/edit/")
+    initial = {k: v for k, v in page.context["form"].initial.items() if v is not None}
+    data = {**initial, "source_endpoint": store.pk, "destination_endpoint": store.pk}
+    data.update(include_patterns="*.csv", name="Nightly v2", workers=8)
+    data = {k: v for k, v in data.items() if v is not False}
+    response = client.post(f"/profiles/{nightly.pk}/edit/", data)
+    assert response.status_code == 302, response.context and response.context["form"].errors
+    event = AuditEvent.objects.get(action="profile.updated")
+    assert set(event.details["after"]) == {"name", "workers"}
+
+
+def test_running_starts_a_job_and_a_second_run_is_refused(team, operator):
+    client = signed_in(operator)
+    nightly = profile(team, endpoint(team))
+    response = client.post(f"/profiles/{nightly.pk}/run/")
+    job = Job.objects.get(profile=nightly)
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    response = client.post(f"/profiles/{nightly.pk}/run/", {"from": "list"}, follow=True)
+    assert response.redirect_chain[-1][0] == "/profiles/"
+    assert "already has a job in progress" in response.content.decode()
+    assert Job.objects.filter(profile=nightly).count() == 1
+
+
+def test_the_preview_shows_what_a_run_would_do(team, operator, s3_a):
+    client = signed_in(operator)
+    bucket = s3_a.bucket("preview")
+    put_objects(s3_a.client(), bucket, sample_data(12), prefix="src/")
+    put_objects(s3_a.client(), bucket, {"gone.bin": b"x"}, prefix="dst/")
+    store = s3_a.endpoint(team, "Provider A")
+    mirror = profile(
+        team,
+        store,
+        source_bucket=bucket,
+        source_prefix="src/",
+        destination_bucket=bucket,
+        destination_prefix="dst/",
+        mode="mirror",
+    )
+    response = client.post(f"/profiles/{mirror.pk}/preview/", HTTP_HX_REQUEST="true")
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="preview"')
+    assert 'data-preview="copy">12<' in page and 'data-preview="delete">1<' in page
+    assert "gone.bin" in page and "dir0/object-00000.bin" in page
+
+
+def test_a_preview_of_an_unreachable_endpoint_explains_why(team, operator):
+    client = signed_in(operator)
+    nightly = profile(team, endpoint(team, url="http://127.0.0.1:9"))
+    page = client.post(f"/profiles/{nightly.pk}/preview/").content.decode()
+    assert "The preview could not list the data." in page
+    assert "127.0.0.1:9" in page
+
+
+def test_a_paused_mirror_is_approved_from_its_profile(team, operator):
+    client = signed_in(operator)
+    mirror = profile(team, endpoint(team), mode="mirror", delete_threshold=5)
+    job = Job.objects.create(
+        team=team,
+        profile=mirror,
+        profile_name=mirror.name,
+        state=Job.State.AWAITING_APPROVAL,
+        plan={"objects_to_delete": 40, "sample_to_delete": ["old/a.bin"]},
+    )
+    page = client.get(f"/profiles/{mirror.pk}/").content.decode()
+    assert "it would delete <strong>40</strong> objects" in page and "old/a.bin" in page
+    response = client.post(f"/jobs/{job.pk}/approve/")
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    job.refresh_from_db()
+    assert (job.state, job.approved_by) == (Job.State.QUEUED, operator)
+
+
+def test_a_viewer_reads_profiles_without_buttons(team, viewer):
+    client = signed_in(viewer)
+    nightly = profile(team, endpoint(team))
+    for url in ("/profiles/", f"/profiles/{nightly.pk}/"):
+        page = client.get(url).content.decode()
+        assert "Nightly" in page
+        for action in ("/run/", "/preview/", "/edit/", "/delete/", "/profiles/new/"):
+            assert action not in page, (url, action)
+
+
+def test_deleting_keeps_the_jobs(team, operator):
+    client = signed_in(operator)
+    nightly = profile(team, endpoint(team))
+    Job.objects.create(team=team, profile=nightly, profile_name="Nightly", state="succeeded")
+    response = client.post(f"/profiles/{nightly.pk}/delete/")
+    assert response["Location"] == "/profiles/"
+    assert not SyncProfile.objects.exists()
+    assert Job.objects.get().profile_name == "Nightly"

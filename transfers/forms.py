@@ -1,0 +1,308 @@
+"""Forms of the transfer pages. They shape input for the services, which own the rules: a
+service's `ValidationError` comes back as errors on these fields (see views/_common.py)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+
+from accounts.models import Team
+from transfers.models import Endpoint, Job, SyncProfile
+
+
+class PortalForm(forms.Form):
+    """Labels without Django's trailing colon, as the pages lay them out above the fields."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+SECRET_WIDGET = forms.PasswordInput(
+    render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
+)
+
+
+def _team_field(teams, help_text: str) -> forms.ModelChoiceField:
+    """A team chooser; with a single team it is a hidden field (the page names the team)."""
+    field = forms.ModelChoiceField(queryset=teams, help_text=help_text, empty_label=None)
+    only = list(teams[:2])
+    if len(only) == 1:
+        field.initial = only[0].pk
+        field.widget = forms.HiddenInput()
+    return field
+
+
+class EndpointForm(PortalForm):
+    """Create or edit an endpoint. The secret is asked for on creation only; changing it is a
+    rotation (`RotateSecretForm`), and it is never filled back in."""
+
+    name = forms.CharField(max_length=100, help_text="How profiles and people refer to it.")
+    url = forms.CharField(
+        label="Endpoint URL",
+        max_length=255,
+        required=False,
+        help_text="e.g. https://minio.example.com:9000 or https://<account>.r2.cloudflarestorage"
+        ".com. Leave blank for AWS S3.",
+        widget=forms.TextInput(attrs={"inputmode": "url", "spellcheck": "false"}),
+    )
+    region = forms.CharField(
+        max_length=64,
+        initial="us-east-1",
+        help_text="The signing region. MinIO and Ceph accept us-east-1; R2 uses auto.",
+    )
+    addressing_style = forms.ChoiceField(
+        choices=Endpoint.Addressing.choices,
+        initial=Endpoint.Addressing.AUTO,
+        help_text="Path style suits most self-hosted services; virtual-hosted suits AWS.",
+    )
+    verify_tls = forms.BooleanField(
+        label="Verify TLS certificates",
+        required=False,
+        initial=True,
+        help_text="Turn off only for a service with a self-signed certificate you trust.",
+    )
+    access_key_id = forms.CharField(
+        label="Access key ID",
+        max_length=128,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    secret_access_key = forms.CharField(
+        label="Secret access key",
+        widget=SECRET_WIDGET,
+        strip=False,
+        help_text="Stored encrypted and never shown again.",
+    )
+
+    def __init__(self, *args, teams=None, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["secret_access_key"]
+        else:
+            self.fields = {
+                "team": _team_field(teams, "The team that owns the endpoint and its credentials."),
+                **self.fields,
+            }
+
+
+class RotateSecretForm(PortalForm):
+    access_key_id = forms.CharField(
+        label="New access key ID",
+        max_length=128,
+        required=False,
+        help_text="Only if the key pair changes; leave blank to keep the current one.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    secret_access_key = forms.CharField(
+        label="New secret access key", widget=SECRET_WIDGET, strip=False
+    )
+
+
+class EndpointTestForm(PortalForm):
+    bucket = forms.CharField(
+        max_length=63,
+        required=False,
+        help_text="Optional: also check that this bucket can be listed.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "placeholder": "bucket name"}),
+    )
+
+
+class _Lines(forms.CharField):
+    """One glob pattern per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value):
+        text = super().to_python(value)
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class EndpointChoiceField(forms.ModelChoiceField):
+    show_team = False  # set when the choices span several teams
+
+    def label_from_instance(self, obj: Endpoint) -> str:
+        label = f"{obj.name} ({obj.display_url})"
+        return f"{obj.team.name} · {label}" if self.show_team else label
+
+
+class ProfileForm(PortalForm):
+    """Every setting of a profile, grouped as the page shows them (`SECTIONS`)."""
+
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Optional."
+    )
+    source_endpoint = EndpointChoiceField(queryset=Endpoint.objects.none(), required=False)
+    source_bucket = forms.CharField(label="Bucket", max_length=63, required=False)
+    source_prefix = forms.CharField(
+        label="Prefix",
+        max_length=1024,
+        required=False,
+        help_text="Only keys under this prefix, e.g. exports/2026/. Blank: the whole bucket.",
+    )
+    source_wildcards = forms.BooleanField(
+        label="Wildcards in the prefix",
+        required=False,
+        help_text="Treat * and ? in the prefix as wildcards (e.g. logs/*/2026-*).",
+    )
+    source_path = forms.CharField(
+        label="or a local directory",
+        max_length=1024,
+        required=False,
+        help_text="A directory on the workers, under an allowed root, instead of S3.",
+    )
+    destination_endpoint = EndpointChoiceField(queryset=Endpoint.objects.none(), required=False)
+    destination_bucket = forms.CharField(label="Bucket", max_length=63, required=False)
+    destination_prefix = forms.CharField(
+        label="Prefix",
+        max_length=1024,
+        required=False,
+        help_text="Objects land under this prefix, keeping their path relative to the source.",
+    )
+    destination_path = forms.CharField(
+        label="or a local directory", max_length=1024, required=False
+    )
+    mode = forms.ChoiceField(
+        choices=SyncProfile.Mode.choices,
+        initial=SyncProfile.Mode.SYNC,
+        widget=forms.RadioSelect,
+        help_text="Mirror deletes destination objects the source no longer has (in scope only).",
+    )
+    compare = forms.ChoiceField(
+        label="Changed when",
+        choices=SyncProfile.Compare.choices,
+        initial=SyncProfile.Compare.SIZE_MTIME,
+        help_text="How sync and mirror decide an object differs. Checksum compares MD5 ETags "
+        "where both sides have one (not multipart uploads).",
+    )
+    include_patterns = _Lines(
+        label="Include",
+        required=False,
+        help_text="Glob patterns, one per line, relative to the prefix (e.g. *.parquet). "
+        "Blank: everything. * also matches /.",
+    )
+    exclude_patterns = _Lines(
+        label="Exclude",
+        required=False,
+        help_text="Exclude wins over include. Excluded objects are never deleted.",
+    )
+    verify_after = forms.BooleanField(
+        label="Verify after the run",
+        required=False,
+        initial=True,
+        help_text="List the destination again and check every object's size (and MD5 where "
+        "comparable). Mismatches make the job partial.",
+    )
+    delete_threshold = forms.IntegerField(
+        label="Approval above",
+        min_value=0,
+        initial=100,
+        help_text="A mirror that would delete more objects than this pauses for approval.",
+    )
+    workers = forms.IntegerField(
+        min_value=1,
+        max_value=1024,
+        initial=64,
+        help_text="Objects transferred in parallel. Lower it to go easy on a slow endpoint.",
+    )
+    concurrency = forms.IntegerField(
+        label="Parts per object",
+        min_value=1,
+        max_value=64,
+        initial=5,
+        help_text="Parts of one large object transferred in parallel.",
+    )
+    part_size_mb = forms.IntegerField(
+        label="Part size (MiB)",
+        min_value=5,
+        max_value=5120,
+        initial=50,
+        help_text="Multipart part size; S3 allows 10,000 parts per object.",
+    )
+    storage_class = forms.CharField(
+        max_length=32,
+        required=False,
+        help_text="e.g. STANDARD_IA or GLACIER_IR. Blank: the destination bucket's default.",
+    )
+    schedule = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="Cron expression in UTC, e.g. 0 2 * * * for 02:00 every day. "
+        "Blank: runs only when started.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "placeholder": "0 2 * * *"}),
+    )
+
+    SECTIONS = (
+        ("About", "", ("team", "name", "description")),
+        ("Source", "Where objects are read from.", ("source_endpoint", "source_bucket",
+                                                   "source_prefix", "source_wildcards",
+                                                   "source_path")),
+        ("Destination", "Where they are written.", ("destination_endpoint",
+                                                    "destination_bucket", "destination_prefix",
+                                                    "destination_path")),
+        ("What a run does", "", ("mode", "compare", "verify_after", "delete_threshold")),
+        ("Filters", "Which objects are in scope.", ("include_patterns", "exclude_patterns")),
+        ("Performance", "Defaults suit most transfers.", ("workers", "concurrency",
+                                                          "part_size_mb", "storage_class")),
+        ("Schedule", "", ("schedule",)),
+    )  # fmt: skip
+
+    def __init__(self, *args, teams=None, endpoints=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if teams is not None:
+            self.fields = {
+                "team": _team_field(teams, "The team that owns the profile and its jobs."),
+                **self.fields,
+            }
+        for side in ("source", "destination"):
+            field = self.fields[f"{side}_endpoint"]
+            field.queryset = endpoints if endpoints is not None else Endpoint.objects.none()
+            field.show_team = teams is not None and len({e.team_id for e in field.queryset}) > 1
+            field.label = "Endpoint"
+            field.empty_label = "—"
+            if not settings.LOCAL_ROOTS:
+                del self.fields[f"{side}_path"]
+
+    def sections(self):
+        """(title, intro, [bound fields]) in page order, skipping fields this form lacks."""
+        for title, intro, names in self.SECTIONS:
+            fields = [self[name] for name in names if name in self.fields]
+            if fields:
+                yield title, intro, fields
+
+    def service_fields(self) -> dict:
+        """The cleaned values the profile services take (all but the team)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "team"}
+
+    @classmethod
+    def initial_for(cls, profile: SyncProfile) -> dict:
+        from transfers.services.profiles import EDITABLE
+
+        initial = {name: getattr(profile, name) for name in EDITABLE}
+        for side in ("source", "destination"):
+            initial[f"{side}_endpoint"] = getattr(profile, f"{side}_endpoint_id")
+        return initial
+
+
+class JobFilterForm(PortalForm):
+    """The filters of the job list; every field is optional and bad values are ignored."""
+
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="All")
+    profile = forms.ModelChoiceField(
+        queryset=SyncProfile.objects.none(), required=False, empty_label="All"
+    )
+    state = forms.ChoiceField(choices=[("", "All"), *Job.State.choices], required=False)
+    since = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, teams=None, profiles=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self.fields["profile"].queryset = profiles

@@ -1,0 +1,81 @@
+"""Template helpers of the portal's pages: sizes, rates, durations and times.
+
+Times render as `<time>` in UTC; static/js/app.js rewrites the text in the browser's zone and
+keeps the UTC time in the title, so pages read right without JavaScript too.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from django import template
+from django.utils.html import format_html
+
+from transfers import formatting
+from transfers.models import Job
+
+register = template.Library()
+_STATE_LABELS = dict(Job.State.choices)
+
+register.filter("size", formatting.size)
+register.filter("rate", formatting.rate)
+register.filter("duration", formatting.duration)
+
+
+@register.simple_tag
+def when(value: datetime | None, empty: str = "—"):
+    """`<time>` of an aware datetime: UTC text and title, local text once the script runs."""
+    if value is None:
+        return format_html('<span class="muted">{}</span>', empty)
+    utc = value.astimezone(UTC)
+    return format_html(
+        '<time datetime="{}" title="{} UTC" data-local>{} UTC</time>',
+        utc.isoformat().replace("+00:00", "Z"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+        utc.strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+@register.inclusion_tag("transfers/_state.html")
+def state_badge(job):
+    """A job's state as a badge; `job` is a Job or a state value ("running")."""
+    state = job if isinstance(job, str) else job.state
+    return {"state": state, "label": _STATE_LABELS.get(state, state)}
+
+
+@register.filter
+def progress_percent(job) -> float | None:
+    """How far a job is, for its progress bar: None (indeterminate) while nothing is planned;
+    a finished job with nothing to do is full if it succeeded, empty otherwise."""
+    if job.percent is not None:
+        return job.percent
+    if job.state in job.FINISHED_STATES:
+        return 100.0 if job.state == job.State.SUCCEEDED else 0.0
+    return None
+
+
+@register.filter
+def elapsed_since(end: datetime | None, start: datetime | None):
+    """`end - start` as a timedelta (for `|duration`), or None when either is missing."""
+    if end is None or start is None:
+        return None
+    return end - start
+
+
+@register.filter
+def eta(job) -> float | None:
+    """Seconds left for a running job at its last stored throughput, or None if unknown."""
+    if job.state != job.State.RUNNING or not job.throughput_bps or job.bytes_total is None:
+        return None
+    return max(0, job.bytes_total - job.bytes_done) / job.throughput_bps
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A progress percentage, floored so that 100 % means done: one decimal below 10 %."""
+    if value is None:
+        return "—"
+    if value < 10:
+        return f"{math.floor(value * 10) / 10:g} %"
+    return f"{math.floor(value)} %"

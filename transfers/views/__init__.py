@@ -1,0 +1,57 @@
+"""The transfer pages: dashboard, endpoints, profiles and jobs. Views stay thin: a form checks
+the input, the access querysets find the object (404 outside the caller's teams, 403 for a
+role that may not act), a service does the work, and the page says what happened."""
+
+from transfers.views.dashboard import dashboard
+from transfers.views.endpoints import (
+    endpoint_create,
+    endpoint_delete,
+    endpoint_detail,
+    endpoint_edit,
+    endpoint_list,
+    endpoint_rotate,
+    endpoint_test,
+)
+from transfers.views.jobs import (
+    job_approve,
+    job_cancel,
+    job_detail,
+    job_failures_csv,
+    job_list,
+    job_manifest,
+    job_retry,
+)
+from transfers.views.profiles import (
+    profile_create,
+    profile_delete,
+    profile_detail,
+    profile_edit,
+    profile_list,
+    profile_preview,
+    profile_run,
+)
+
+__all__ = [
+    "dashboard",
+    "endpoint_create",
+    "endpoint_delete",
+    "endpoint_detail",
+    "endpoint_edit",
+    "endpoint_list",
+    "endpoint_rotate",
+    "endpoint_test",
+    "job_approve",
+    "job_cancel",
+    "job_detail",
+    "job_failures_csv",
+    "job_list",
+    "job_manifest",
+    "job_retry",
+    "profile_create",
+    "profile_delete",
+    "profile_detail",
+    "profile_edit",
+    "profile_list",
+    "profile_preview",
+    "profile_run",
+]

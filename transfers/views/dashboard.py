@@ -1,0 +1,85 @@
+"""The dashboard: what runs now, what failed lately, what is due, what moved today."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from accounts.models import Membership
+from transfers import throughput
+from transfers.models import Job, JobSample, SyncProfile
+from transfers.views._common import TeamRights
+from transfers.views.schedule import next_run
+
+CHART_WINDOW = timedelta(minutes=10)
+RECENT_FAILURES = timedelta(days=7)
+DUE_SOON = 5
+SCHEDULED_LIMIT = 200  # profiles with a schedule looked at for "due soon"
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user, now = request.user, timezone.now()
+    jobs = Job.objects.visible_to(user)
+    running = list(jobs.active().select_related("team").order_by("created_at", "id"))
+    midnight = datetime.combine(now.astimezone(UTC).date(), datetime.min.time(), tzinfo=UTC)
+    finished_today = jobs.filter(finished_at__gte=midnight).aggregate(
+        bytes=Sum("bytes_done", default=0),
+        objects=Sum("objects_done", default=0),
+        jobs=Count("id"),
+        failed=Count("id", filter=Q(state__in=[Job.State.FAILED, Job.State.PARTIAL])),
+    )
+    context = {
+        "can": TeamRights(user),
+        "memberships": list(
+            Membership.objects.filter(user=user).select_related("team").order_by("team__name")
+        ),
+        "running": running,
+        "failures": jobs.filter(
+            state__in=[Job.State.FAILED, Job.State.PARTIAL],
+            finished_at__gte=now - RECENT_FAILURES,
+        )
+        .select_related("team")
+        .order_by("-finished_at")[:5],
+        "due": _due_soon(user, now),
+        "today": {
+            **finished_today,
+            "bytes_active": sum(job.bytes_done for job in running),
+            "objects_active": sum(job.objects_done for job in running),
+        },
+        "chart": _aggregate_throughput(jobs, now),
+        "state_labels": dict(Job.State.choices),
+    }
+    return render(request, "transfers/dashboard.html", context)
+
+
+def _due_soon(user, now: datetime) -> list[dict]:
+    scheduled = (
+        SyncProfile.objects.visible_to(user)
+        .exclude(schedule="")
+        .select_related("team")
+        .only("id", "name", "schedule", "team__name")[:SCHEDULED_LIMIT]
+    )
+    due = [
+        {"profile": profile, "next_run": next_run(profile.schedule, now)} for profile in scheduled
+    ]
+    never = datetime.max.replace(tzinfo=UTC)
+    due.sort(key=lambda item: item["next_run"] or never)
+    return due[:DUE_SOON]
+
+
+def _aggregate_throughput(jobs, now: datetime) -> dict:
+    """Bytes per second summed over the caller's jobs, for the last CHART_WINDOW."""
+    start = now - CHART_WINDOW
+    # A little before the window, so the first interval inside it has its starting sample.
+    samples = (
+        JobSample.objects.filter(job__in=jobs, t__gte=start - timedelta(seconds=15))
+        .order_by("job_id", "t")
+        .values_list("job_id", "t", "bytes_done")
+    )
+    return throughput.series(samples, start=start, end=now, max_points=120, min_width=5)

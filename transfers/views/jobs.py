@@ -1,0 +1,189 @@
+"""Jobs: the filtered history, one job's live page, and the buttons that act on a job."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, time, timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from accounts.models import Team
+from transfers import manifests, services, throughput
+from transfers.forms import JobFilterForm
+from transfers.models import Endpoint, Job, JobManifest, SyncProfile
+from transfers.views._common import OPERATE, TeamRights, act, object_to_change, visible_object
+
+PAGE_SIZE = 50
+FAILURES_SHOWN = 100
+CHART_POINTS = 600
+
+
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = JobFilterForm(
+        request.GET or None,
+        teams=Team.objects.visible_to(user),
+        profiles=SyncProfile.objects.visible_to(user).select_related("team"),
+    )
+    jobs = Job.objects.visible_to(user).select_related("team", "triggered_by")
+    if form.is_bound and form.is_valid():
+        jobs = _filtered(jobs, form.cleaned_data)
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), "can": TeamRights(user)}
+    return render(request, "transfers/job_list.html", context)
+
+
+def _filtered(jobs, filters: dict):
+    if filters["team"]:
+        jobs = jobs.filter(team=filters["team"])
+    if filters["profile"]:
+        jobs = jobs.filter(profile=filters["profile"])
+    if filters["state"]:
+        jobs = jobs.filter(state=filters["state"])
+    # Dates are whole UTC days, both ends included.
+    if filters["since"]:
+        jobs = jobs.filter(created_at__gte=datetime.combine(filters["since"], time.min, UTC))
+    if filters["until"]:
+        end = datetime.combine(filters["until"], time.min, UTC) + timedelta(days=1)
+        jobs = jobs.filter(created_at__lt=end)
+    return jobs
+
+
+@login_required
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = visible_object(
+        request,
+        Job.objects.select_related("team", "profile", "triggered_by", "approved_by", "retry_of"),
+        pk=pk,
+    )
+    failures = list(job.failures.order_by("id")[:FAILURES_SHOWN])
+    failure_count = len(failures)
+    if failure_count == FAILURES_SHOWN:
+        failure_count = job.failures.count()
+    context = {
+        "job": job,
+        "can": TeamRights(request.user),
+        "failures": failures,
+        "failure_count": failure_count,
+        "retries": list(job.retries.order_by("id")),
+        "endpoints": _endpoint_names(job),
+        "chart": _job_throughput(job),
+        "state_labels": dict(Job.State.choices),
+        "live": job.is_active,
+        "manifest_sha256": JobManifest.objects.filter(job=job)
+        .values_list("sha256", flat=True)
+        .first(),
+    }
+    return render(request, "transfers/job_detail.html", context)
+
+
+def _endpoint_names(job: Job) -> dict[str, str]:
+    """The job's endpoints by side, as named now (a job keeps ids in its options snapshot)."""
+    ids = {
+        side: (job.options.get(side) or {}).get("endpoint") for side in ("source", "destination")
+    }
+    names = dict(
+        Endpoint.objects.filter(
+            team_id=job.team_id, pk__in=[i for i in ids.values() if i]
+        ).values_list("pk", "name")
+    )
+    return {side: names.get(pk, f"endpoint #{pk} (deleted)") for side, pk in ids.items() if pk}
+
+
+def _job_throughput(job: Job) -> dict:
+    if job.started_at is None:
+        return {"t": [], "bps": []}
+    end = job.finished_at or timezone.now()
+    samples = job.samples.order_by("t").values_list("job_id", "t", "bytes_done")
+    return throughput.series(
+        samples,
+        start=job.started_at,
+        end=end,
+        max_points=CHART_POINTS,
+        min_width=2,
+        origin={job.pk: (job.started_at, 0)},
+    )
+
+
+@login_required
+def job_failures_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every object the job could not copy, delete or verify, as CSV (key, operation, error)."""
+    job = visible_object(request, Job.objects.all(), pk=pk)
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+    rows = job.failures.order_by("id").values_list("key", "operation", "error").iterator()
+    lines = (writer.writerow(row) for row in _with_header(rows))
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="job-{job.pk}-failures.csv"'
+    return response
+
+
+def _with_header(rows):
+    yield ("key", "operation", "error")
+    yield from rows
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = object_to_change(request, Job.objects.select_related("team"), OPERATE, pk=pk)
+    return act(
+        request,
+        lambda: services.cancel_job(job, actor=request.user, request=request),
+        done=lambda cancelled: (
+            f"Job #{job.pk} cancelled."
+            if cancelled.state == Job.State.CANCELLED
+            else f"Job #{job.pk} is stopping.",
+            job.get_absolute_url(),
+        ),
+        fallback=job.get_absolute_url(),
+    )
+
+
+@login_required
+@require_POST
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    job = object_to_change(request, Job.objects.select_related("team", "profile"), OPERATE, pk=pk)
+    failed_only = request.POST.get("scope") != "all"
+    return act(
+        request,
+        lambda: services.retry_job(
+            job, actor=request.user, failed_only=failed_only, request=request
+        ),
+        done=lambda retry: (f"Job #{retry.pk} retries job #{job.pk}.", retry.get_absolute_url()),
+        fallback=job.get_absolute_url(),
+    )
+
+
+@login_required
+@require_POST
+def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    job = object_to_change(request, Job.objects.select_related("team"), OPERATE, pk=pk)
+    return act(
+        request,
+        lambda: services.approve_job(job, actor=request.user, request=request),
+        done=lambda approved: (
+            f"Job #{job.pk} approved: it runs again and deletes as planned.",
+            job.get_absolute_url(),
+        ),
+        fallback=job.get_absolute_url(),
+    )
+
+
+@login_required
+def job_manifest(request: HttpRequest, pk: int) -> HttpResponse:
+    """The job's manifest as a JSON Lines download; 404 outside the user's teams."""
+    manifest = get_object_or_404(JobManifest.objects.visible_to(request.user), job_id=pk)
+    return manifests.download(manifest)
