@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
+from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
@@ -78,6 +79,7 @@ class LeaseKeeper(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
+        log_context.job_id.set(str(self.job_id))  # a new thread starts with an empty context
         renewed = time.monotonic()
         try:
             while not self._halt.wait(CANCEL_POLL_SECONDS):
@@ -128,11 +130,23 @@ class LeaseKeeper(threading.Thread):
 
 
 def run_job(job_id: int) -> str:
-    """The body of the `transfers.run_job` task; returns what happened, for the task result."""
+    """The body of the `transfers.run_job` task; returns what happened, for the task result.
+
+    Everything logged while it runs carries the job's id (`job_id` in JSON logs)."""
+    token = log_context.job_id.set(str(job_id))
+    try:
+        return _run_job(job_id)
+    finally:
+        log_context.job_id.reset(token)
+
+
+def _run_job(job_id: int) -> str:
     owner = lease_owner_name()
     job = claim(job_id, owner)
     if job is None:
+        logger.info("job %s: not queued any more, nothing to do", job_id)
         return "not claimed"
+    logger.info("job %s: claimed by %s (attempt %s)", job.pk, owner, job.attempts)
     cancel = threading.Event()
     keeper = LeaseKeeper(job.pk, owner, cancel)
     publisher = ProgressPublisher(job.pk, job.team_id, owner)
@@ -160,7 +174,9 @@ def run_job(job_id: int) -> str:
         publisher.close()
     if keeper.lost:
         return "lease lost"
-    return finish(job, owner, result)
+    state = finish(job, owner, result)
+    logger.info("job %s: %s", job.pk, state)
+    return state
 
 
 def finish(job: Job, owner: str, result: Result) -> str:

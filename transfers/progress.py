@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from syncportal import logging as log_context
 from transfers.engine import Phase, Progress
 from transfers.models import Job, JobSample
 
@@ -189,6 +190,7 @@ class ProgressPublisher:
         self._thread.join()
 
     def _run(self) -> None:
+        log_context.job_id.set(str(self.job_id))  # a new thread starts with an empty context
         loop = asyncio.new_event_loop()
         layer = get_channel_layer()
         try:
