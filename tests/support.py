@@ -128,6 +128,15 @@ def start_celery_worker(
     )
 
 
+def start_celery_beat(env: dict[str, str], log_path: Path) -> ChildProcess:
+    """`celery beat` with the settings' scheduler (django-celery-beat's DatabaseScheduler)."""
+    return ChildProcess(
+        [sys.executable, "-m", "celery", "-A", "syncportal", "beat", "-l", "INFO"],
+        env,
+        log_path,
+    )
+
+
 def start_web_server(env: dict[str, str], log_path: Path, port: int) -> ChildProcess:
     return ChildProcess(
         [

@@ -3,6 +3,8 @@
 from celery import shared_task
 
 from transfers import execution
+from transfers.models import SkippedRun
+from transfers.services import schedules
 
 
 @shared_task(name="syncportal.ping")
@@ -22,3 +24,14 @@ def run_job(job_id: int) -> str:
 def reap_jobs() -> list[int]:
     """Periodic (beat): re-queue or fail the jobs of workers whose lease expired."""
     return execution.reap_expired_leases()
+
+
+@shared_task(name="transfers.run_scheduled")
+def run_scheduled(profile_id: int) -> str:
+    """Fired by beat on a profile's schedule: start a job, or record why it was skipped."""
+    outcome = schedules.run_scheduled(profile_id)
+    if outcome is None:
+        return "no schedule"
+    if isinstance(outcome, SkippedRun):
+        return f"skipped: {outcome.reason}"
+    return f"job {outcome.pk}"

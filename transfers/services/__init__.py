@@ -20,6 +20,7 @@ from transfers.services.profiles import (
     preview_profile,
     update_profile,
 )
+from transfers.services.schedules import run_scheduled
 
 __all__ = [
     "approve_job",
@@ -31,6 +32,7 @@ __all__ = [
     "preview_profile",
     "retry_job",
     "rotate_endpoint_secret",
+    "run_scheduled",
     "start_job",
     "test_endpoint",
     "update_endpoint",
