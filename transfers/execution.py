@@ -18,16 +18,18 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, FloatField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
+from transfers import prediction
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
 from transfers.models import Job, JobFailure, JobSample
@@ -147,9 +149,12 @@ def _run_job(job_id: int) -> str:
         logger.info("job %s: not queued any more, nothing to do", job_id)
         return "not claimed"
     logger.info("job %s: claimed by %s (attempt %s)", job.pk, owner, job.attempts)
+    rates = prediction.rates_for(profile_id=job.profile_id, team_id=job.team_id)
     cancel = threading.Event()
     keeper = LeaseKeeper(job.pk, owner, cancel)
-    publisher = ProgressPublisher(job.pk, job.team_id, owner)
+    publisher = ProgressPublisher(
+        job.pk, job.team_id, owner, forecast=partial(prediction.predict, rates)
+    )
     keeper.start()
     publisher.start()
     try:
@@ -174,12 +179,12 @@ def _run_job(job_id: int) -> str:
         publisher.close()
     if keeper.lost:
         return "lease lost"
-    state = finish(job, owner, result)
+    state = finish(job, owner, result, rates=rates)
     logger.info("job %s: %s", job.pk, state)
     return state
 
 
-def finish(job: Job, owner: str, result: Result) -> str:
+def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | None = None) -> str:
     """Store the outcome, the failures and a last sample, if this worker still holds the job."""
     state = _STATE_FOR_OUTCOME[result.outcome]
     waiting = state == Job.State.AWAITING_APPROVAL
@@ -205,6 +210,12 @@ def finish(job: Job, owner: str, result: Result) -> str:
     }
     if result.plan is not None:
         fields["plan"] = result.plan.as_dict()
+        # If the run was too quick for the progress publisher to store one.
+        predicted = prediction.predict(rates, result.objects_total, result.bytes_total)
+        if predicted is not None:
+            fields["predicted_seconds"] = Coalesce(
+                "predicted_seconds", Value(predicted, output_field=FloatField())
+            )
     with transaction.atomic():
         if not Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields):
             return "lease lost"

@@ -64,6 +64,24 @@ def endpoint_b(team, s3_b):
 
 
 @pytest.fixture
+def offline_profile(team):
+    """A profile whose endpoint is never contacted: for tests of bookkeeping around runs."""
+    from transfers.models import Endpoint, SyncProfile
+
+    endpoint = Endpoint.objects.create(
+        team=team, name="s3", access_key_id="a", secret_access_key="s"
+    )
+    return SyncProfile.objects.create(
+        team=team,
+        name="orders",
+        source_endpoint=endpoint,
+        source_bucket="source-bucket",
+        destination_endpoint=endpoint,
+        destination_bucket="target-bucket",
+    )
+
+
+@pytest.fixture
 def local_dir():
     """A fresh directory under the first LOCAL_ROOTS entry (removed afterwards)."""
     import shutil
