@@ -4,7 +4,16 @@ from django.db import transaction
 
 from transfers import services
 from transfers.errors import Conflict
-from transfers.models import Endpoint, Job, JobFailure, JobSample, SkippedRun, SyncProfile
+from transfers.models import (
+    Delivery,
+    Endpoint,
+    Job,
+    JobFailure,
+    JobSample,
+    Notification,
+    SkippedRun,
+    SyncProfile,
+)
 from transfers.services.schedules import remove_periodic_task, sync_periodic_task
 
 
@@ -178,3 +187,28 @@ class SkippedRunAdmin(_ReadOnlyAdmin):
     list_filter = ("team",)
     list_select_related = ("profile", "team")
     raw_id_fields = ("profile", "blocking_job")
+
+
+@admin.register(Notification)
+class NotificationAdmin(_ReadOnlyAdmin):
+    list_display = ("profile", "channel", "target_display", "events", "enabled", "updated_at")
+    list_filter = ("channel", "enabled")
+    list_select_related = ("profile",)
+    exclude = ("secret", "target")  # the secret is write-only; URLs may carry tokens
+    readonly_fields = ("target_display",)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "event",
+        "notification",
+        "state",
+        "attempts",
+        "status_code",
+        "last_error",
+    )
+    list_filter = ("state", "event", "notification__channel")
+    list_select_related = ("notification",)
+    raw_id_fields = ("notification", "job")

@@ -29,7 +29,7 @@ from django.utils import timezone
 from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
-from transfers import prediction
+from transfers import notifications, prediction
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
 from transfers.models import Job, JobFailure, JobSample
@@ -185,7 +185,8 @@ def _run_job(job_id: int) -> str:
 
 
 def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | None = None) -> str:
-    """Store the outcome, the failures and a last sample, if this worker still holds the job."""
+    """Store the outcome, the failures and a last sample, if this worker still holds the job;
+    queue the notifications the outcome calls for."""
     state = _STATE_FOR_OUTCOME[result.outcome]
     waiting = state == Job.State.AWAITING_APPROVAL
     now = timezone.now()
@@ -247,6 +248,7 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
                 "error": result.error[:500],
             },
         )
+        notifications.notify_job(job)
         transaction.on_commit(lambda: broadcast_job(job))
     return state
 
@@ -293,6 +295,7 @@ def reap_expired_leases() -> list[int]:
                 team=job.team,
                 details={"state": state, "attempt": attempt, "error": error},
             )
+            notifications.notify_job(job)
             if state == Job.State.QUEUED:
                 transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))
