@@ -446,3 +446,33 @@ def test_notifications_and_deliveries_stay_within_the_team(profile, operator, vi
     assert list(Delivery.objects.visible_to(viewer)) == [delivery]
     assert not Notification.objects.visible_to(outsider).exists()
     assert not Delivery.objects.visible_to(outsider).exists()
+
+
+@pytest.mark.django_db
+def test_the_partials_show_targets_without_their_tokens(profile, operator):
+    from django.template.loader import render_to_string
+
+    hook = webhook(profile, operator, "https://hooks.example.com/T0/B1/s3cr3t-path", secret=SECRET)
+    services.add_notification(
+        profile, actor=operator, channel="email", target="ops@example.com", events=["job.failed"]
+    )
+    Delivery.objects.create(
+        notification=hook,
+        event="job.failed",
+        payload={},
+        state=Delivery.State.FAILED,
+        attempts=6,
+        status_code=500,
+        last_error="The receiver answered HTTP 500.",
+    )
+
+    summary = render_to_string("transfers/partials/notification_summary.html", {"profile": profile})
+    log = render_to_string(
+        "transfers/partials/delivery_log.html",
+        {"deliveries": Delivery.objects.select_related("notification")},
+    )
+
+    assert "ops@example.com" in summary and "Run failed, Run succeeded" in summary
+    assert "https://hooks.example.com/…" in summary and "https://hooks.example.com/…" in log
+    assert "s3cr3t-path" not in summary + log
+    assert "badge-failed" in log and ">6<" in log and "HTTP 500" in log

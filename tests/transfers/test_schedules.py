@@ -246,3 +246,21 @@ def test_beat_fires_a_schedule_into_a_job_and_skips_an_overlap(
     finished = wait_for_job(job)
     assert finished.state == Job.State.SUCCEEDED, finished.error
     assert s3_keys(s3_a.client(), bucket, "dst/") == {"a.txt", "b/c.txt"}
+
+
+@pytest.mark.django_db
+def test_the_partial_shows_the_schedule_its_next_runs_and_skips(team, operator, endpoint):
+    from django.template.loader import render_to_string
+
+    profile = create(team, operator, endpoint, schedule="*/5 * * * *")
+    running_job(profile)
+    run_scheduled(profile.pk)
+
+    html = render_to_string("transfers/partials/schedule_summary.html", {"profile": profile})
+
+    assert "Every 5 minutes (UTC)" in html and "<code" in html
+    assert html.count("<time") == 4  # three next runs and the skipped one
+    assert "already has a job in progress" in html
+    services.update_profile(profile, actor=operator, schedule_enabled=False)
+    html = render_to_string("transfers/partials/schedule_summary.html", {"profile": profile})
+    assert "Paused" in html and "Next runs" not in html
