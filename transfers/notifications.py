@@ -89,7 +89,9 @@ def notify_job(job: Job) -> list[Delivery]:
     event = _EVENT_FOR_STATE.get(job.state)
     if event is None or job.profile_id is None:
         return []
-    profile = SyncProfile.objects.select_related("team").get(pk=job.profile_id)
+    profile = SyncProfile.objects.select_related("team").filter(pk=job.profile_id).first()
+    if profile is None:  # deleted meanwhile: nobody is left to tell
+        return []
     return notify(profile, event, {"job": job_summary(job)}, job=job)
 
 
@@ -131,17 +133,21 @@ def enqueue(delivery_id: int, attempt: int) -> None:
 
 
 def resume_stuck_deliveries(now=None) -> list[int]:
-    """Re-queue pending deliveries whose next attempt never came (their message was lost)."""
+    """Re-queue pending deliveries whose next attempt never came (their message was lost); give
+    up on those whose last allowed attempt never finished."""
     now = now or timezone.now()
     stuck = (
         Delivery.objects.filter(state=Delivery.State.PENDING)
         .annotate(touched=Coalesce("next_attempt_at", "last_attempt_at", "created_at"))
         .filter(touched__lt=now - STUCK_AFTER)
-        .values_list("pk", "attempts")
+    )
+    stuck.filter(attempts__gte=settings.NOTIFICATION_MAX_ATTEMPTS).update(
+        state=Delivery.State.FAILED,
+        last_error="The last attempt never finished (its worker may have stopped).",
     )
     resumed = []
-    for pk, attempts in stuck:
-        enqueue(pk, attempts + 1)
+    for pk, attempts in stuck.filter(state=Delivery.State.PENDING).values_list("pk", "attempts"):
+        transaction.on_commit(lambda pk=pk, attempt=attempts + 1: enqueue(pk, attempt))
         resumed.append(pk)
     if resumed:
         logger.warning("re-queued %d notification deliveries that lost their retry", len(resumed))
@@ -176,12 +182,7 @@ def deliver(delivery_id: int, attempt: int) -> int | None:
     delivery = Delivery.objects.select_related("notification").get(pk=delivery_id)
     notification = delivery.notification
     try:
-        if not notification.enabled:
-            raise DeliveryFailed("Not sent: the notification was turned off.", final=True)
-        if notification.channel == Notification.Channel.WEBHOOK:
-            status_code = send_webhook(delivery)
-        else:
-            status_code = send_email(delivery)
+        status_code = _send(delivery)
     except DeliveryFailed as exc:
         final = exc.final or attempt >= settings.NOTIFICATION_MAX_ATTEMPTS
         wait = None if final else backoff_seconds(attempt)
@@ -208,6 +209,21 @@ def deliver(delivery_id: int, attempt: int) -> int | None:
         delivered_at=timezone.now(),
     )
     return None
+
+
+def _send(delivery: Delivery) -> int | None:
+    notification = delivery.notification
+    if not notification.enabled:
+        raise DeliveryFailed("Not sent: the notification was turned off.", final=True)
+    try:
+        if notification.channel == Notification.Channel.WEBHOOK:
+            return send_webhook(delivery)
+        return send_email(delivery)
+    except DeliveryFailed:
+        raise
+    except Exception as exc:  # a bug must not leave the delivery pending for ever
+        logger.exception("delivery %s crashed", delivery.pk)
+        raise DeliveryFailed(f"Internal error: {exc.__class__.__name__}") from exc
 
 
 def body_of(delivery: Delivery) -> dict[str, Any]:

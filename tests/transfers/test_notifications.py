@@ -370,36 +370,41 @@ def test_it_follows_no_redirect_and_rechecks_the_address_when_sending(
 
 
 @pytest.mark.django_db
-def test_deliveries_whose_retry_was_lost_are_queued_again(profile, operator):
+def test_deliveries_whose_retry_was_lost_are_queued_again(
+    profile, operator, settings, django_capture_on_commit_callbacks
+):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 3
     notification = webhook(profile, operator, "https://hooks.example.com/x", secret=SECRET)
     now = timezone.now()
     old = now - timedelta(minutes=30)
-    lost = Delivery.objects.create(
-        notification=notification,
-        event="job.failed",
-        payload={},
-        attempts=1,
-        last_attempt_at=old,
-        next_attempt_at=old + timedelta(seconds=30),
-    )
-    Delivery.objects.create(  # waiting for a retry that is not due yet
-        notification=notification,
-        event="job.failed",
-        payload={},
-        attempts=1,
-        last_attempt_at=now,
-        next_attempt_at=now + timedelta(minutes=30),
-    )
-    Delivery.objects.create(  # done
-        notification=notification,
-        event="job.failed",
-        payload={},
-        attempts=1,
-        state=Delivery.State.DELIVERED,
-        created_at=old,
-    )
 
-    assert notifications.resume_stuck_deliveries(now) == [lost.pk]
+    def delivery(attempts, next_attempt_at, **fields):
+        return Delivery.objects.create(
+            notification=notification,
+            event="job.failed",
+            payload={},
+            attempts=attempts,
+            last_attempt_at=old,
+            next_attempt_at=next_attempt_at,
+            **fields,
+        )
+
+    lost = delivery(1, old + timedelta(seconds=30))
+    waiting = delivery(1, now + timedelta(minutes=30))  # its retry is not due yet
+    done = delivery(1, None, state=Delivery.State.DELIVERED)
+    exhausted = delivery(3, None)  # the last attempt never finished
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert notifications.resume_stuck_deliveries(now) == [lost.pk]
+
+    assert len(callbacks) == 1
+    states = dict(Delivery.objects.values_list("pk", "state"))
+    assert states == {
+        lost.pk: "pending",
+        waiting.pk: "pending",
+        done.pk: "delivered",
+        exhausted.pk: "failed",
+    }
 
 
 @pytest.mark.worker
