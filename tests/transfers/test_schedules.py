@@ -264,3 +264,30 @@ def test_the_partial_shows_the_schedule_its_next_runs_and_skips(team, operator, 
     services.update_profile(profile, actor=operator, schedule_enabled=False)
     html = render_to_string("transfers/partials/schedule_summary.html", {"profile": profile})
     assert "Paused" in html and "Next runs" not in html
+
+
+@pytest.mark.django_db
+def test_the_command_repairs_entries_changed_behind_the_services_back(team, operator, endpoint):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    kept = create(team, operator, endpoint, schedule="0 * * * *")
+    lost = create(team, operator, endpoint, name="lost", schedule="*/5 * * * *")
+    PeriodicTask.objects.filter(pk=lost.periodic_task_id).delete()  # e.g. in the admin
+    PeriodicTask.objects.create(
+        name="profile 999: scheduled runs",
+        task="transfers.run_scheduled",
+        args="[999]",
+        crontab=kept.periodic_task.crontab,
+    )
+    SyncProfile.objects.filter(pk=kept.pk).update(schedule="0 0 1 * 1")  # saved unchecked
+
+    out, err = StringIO(), StringIO()
+    call_command("sync_schedules", stdout=out, stderr=err)
+
+    assert "1 scheduled profile(s); 1 stray entr(y/ies) removed." in out.getvalue()
+    assert "data-platform/nightly: schedule '0 0 1 * 1' is not valid" in err.getvalue()
+    assert list(PeriodicTask.objects.values_list("name", flat=True)) == [
+        f"profile {lost.pk}: scheduled runs"
+    ]
