@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from tests.transfers.support import finished_run
 from transfers import notifications, services
 from transfers.freshness import Status, check_freshness, freshness
 from transfers.models import Delivery, Job, SyncProfile
@@ -29,15 +30,7 @@ def profile(offline_profile):
 
 
 def succeeded(profile, *, started_ago: timedelta, state=Job.State.SUCCEEDED) -> Job:
-    started = NOW - started_ago
-    return Job.objects.create(
-        team=profile.team,
-        profile=profile,
-        profile_name=profile.name,
-        state=state,
-        started_at=started,
-        finished_at=started + timedelta(minutes=1),
-    )
+    return finished_run(profile, started_at=NOW - started_ago, state=state)
 
 
 def test_it_is_fresh_within_the_target(profile):

@@ -19,7 +19,12 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from tests.support import wait_until
-from tests.transfers.support import put_objects, same_bucket_profile, wait_for_job
+from tests.transfers.support import (
+    finished_run,
+    put_objects,
+    same_bucket_profile,
+    wait_for_job,
+)
 from transfers import notifications, services
 from transfers.models import Delivery, Job, Notification
 
@@ -97,25 +102,19 @@ def profile(offline_profile):
 
 
 def finished_job(profile, state=Job.State.FAILED, **fields) -> Job:
-    now = timezone.now()
     values = {
-        "team": profile.team,
-        "profile": profile,
-        "profile_name": profile.name,
-        "state": state,
         "trigger": Job.Trigger.SCHEDULE,
         "objects_total": 3,
         "bytes_total": 3000,
         "objects_done": 2,
         "bytes_done": 2048,
         "objects_failed": 1,
-        "started_at": now - timedelta(seconds=130),
-        "finished_at": now,
         "predicted_seconds": 120.0,
         "error": "1 object(s) failed (1 to copy); first: a.txt: AccessDenied",
+        **fields,
     }
-    values.update(fields)
-    return Job.objects.create(**values)
+    started = timezone.now() - timedelta(seconds=130)
+    return finished_run(profile, started_at=started, seconds=130, state=state, **values)
 
 
 def webhook(profile, actor, url, **fields) -> Notification:

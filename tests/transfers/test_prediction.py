@@ -9,7 +9,12 @@ import pytest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from tests.transfers.support import put_objects, same_bucket_profile, wait_for_job
+from tests.transfers.support import (
+    finished_run,
+    put_objects,
+    same_bucket_profile,
+    wait_for_job,
+)
 from transfers import services
 from transfers.models import Job, SyncProfile
 from transfers.prediction import Rates, rates_for
@@ -20,17 +25,15 @@ def profile(offline_profile):
     return offline_profile
 
 
-def past_run(profile, *, seconds, objects, bytes, state=Job.State.SUCCEEDED, ago_hours=1):
-    finished = timezone.now() - timedelta(hours=ago_hours)
-    return Job.objects.create(
-        team=profile.team,
-        profile=profile,
-        profile_name=profile.name,
+def past_run(profile, *, seconds, objects, bytes, state=Job.State.SUCCEEDED):
+    started = timezone.now() - timedelta(hours=1, seconds=seconds)
+    return finished_run(
+        profile,
+        started_at=started,
+        seconds=seconds,
         state=state,
         objects_done=objects,
         bytes_done=bytes,
-        started_at=finished - timedelta(seconds=seconds),
-        finished_at=finished,
     )
 
 
