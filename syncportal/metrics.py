@@ -125,7 +125,67 @@ class PortalCollector:
         )
 
         yield self._durations(Job)
+        yield from self._operations()
         yield from self._redis_metrics()
+
+    def _operations(self):
+        """Freshness of the profiles that have a target, skipped scheduled runs, deliveries."""
+        from transfers.freshness import freshness
+        from transfers.models import Delivery, Notification, SkippedRun, SyncProfile
+
+        labels = ["profile", "team"]
+        breached = GaugeMetricFamily(
+            "syncportal_profile_freshness_breached",
+            "1 when a profile's last successful run is older than its freshness target.",
+            labels=labels,
+        )
+        behind = GaugeMetricFamily(
+            "syncportal_profile_seconds_since_success",
+            "Seconds since the latest successful run of a profile with a freshness target began.",
+            labels=labels,
+        )
+        target = GaugeMetricFamily(
+            "syncportal_profile_freshness_target_seconds",
+            "How far behind a profile's destination may be.",
+            labels=labels,
+        )
+        now = timezone.now()
+        tracked = (
+            SyncProfile.objects.filter(max_staleness_minutes__isnull=False)
+            .with_last_success()
+            .select_related("team")
+        )
+        for profile in tracked:
+            state = freshness(profile, now)
+            names = [profile.name, profile.team.slug]
+            breached.add_metric(names, int(state.breached))
+            target.add_metric(names, state.max_staleness.total_seconds())
+            if state.behind is not None:
+                behind.add_metric(names, state.behind.total_seconds())
+        yield breached
+        yield behind
+        yield target
+
+        yield CounterMetricFamily(
+            "syncportal_scheduled_runs_skipped",
+            "Scheduled runs not started because the profile's previous run was still going.",
+            SkippedRun.objects.count(),
+        )
+        deliveries = GaugeMetricFamily(
+            "syncportal_notification_deliveries",
+            "Notification deliveries by channel and state.",
+            labels=["channel", "state"],
+        )
+        counts = {
+            (row["notification__channel"], row["state"]): row["n"]
+            for row in Delivery.objects.values("notification__channel", "state")
+            .annotate(n=Count("id"))
+            .order_by()
+        }
+        for channel in Notification.Channel.values:
+            for state in Delivery.State.values:
+                deliveries.add_metric([channel, state], counts.get((channel, state), 0))
+        yield deliveries
 
     def _durations(self, job_model) -> HistogramMetricFamily:
         finished = job_model.objects.filter(

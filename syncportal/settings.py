@@ -338,12 +338,36 @@ TRANSFER_RELAY_BUFFER_MB = env.int("TRANSFER_RELAY_BUFFER_MB", 256, min=16)
 TRANSFER_MULTIPART_COPY_THRESHOLD_MB = env.int(
     "TRANSFER_MULTIPART_COPY_THRESHOLD_MB", 5120, min=5, max=5120
 )
+# Seconds between freshness checks (beat): profiles that missed their freshness target are
+# flagged and notified once per breach.
+FRESHNESS_CHECK_INTERVAL = env.int("FRESHNESS_CHECK_INTERVAL", 60, min=10)
+# Profiles' cron schedules are not here: each is a django-celery-beat row the profile services
+# keep in step with the profile (transfers.services.schedules).
 CELERY_BEAT_SCHEDULE = {
     "transfers-reap-expired-leases": {
         "task": "transfers.reap_jobs",
         "schedule": float(TRANSFER_REAPER_INTERVAL),
     },
+    "transfers-check-freshness": {
+        "task": "transfers.check_freshness",
+        "schedule": float(FRESHNESS_CHECK_INTERVAL),
+    },
+    "transfers-resume-deliveries": {
+        "task": "transfers.resume_deliveries",
+        "schedule": 300.0,
+    },
 }
+
+# --- Notifications ----------------------------------------------------------------------------
+
+# The portal's public address, for links in emails and webhook bodies; empty: no links.
+SITE_URL = env.url("SITE_URL", None, schemes=("https", "http")) or ""
+# A failed email or webhook is tried again after BACKOFF x 2^(attempt-1) seconds (at most an
+# hour between attempts), up to MAX_ATTEMPTS attempts in all; each webhook request may take
+# TIMEOUT seconds.
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", 6, min=1, max=20)
+NOTIFICATION_RETRY_BACKOFF_SECONDS = env.int("NOTIFICATION_RETRY_BACKOFF_SECONDS", 30, min=1)
+NOTIFICATION_TIMEOUT_SECONDS = env.int("NOTIFICATION_TIMEOUT_SECONDS", 10, min=1, max=120)
 
 # --- HTTP security ----------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ _TEST_ENV = {
     "STATIC_MANIFEST": "0",
     "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     "ENDPOINT_ALLOW_PRIVATE_NETWORKS": "1",
+    # Webhook retries in the worker wait 1 s, then 2 s, ... instead of 30 s, 60 s, ...
+    "NOTIFICATION_RETRY_BACKOFF_SECONDS": "1",
     # Local-path profiles of the transfer tests live here (the workers inherit it).
     "LOCAL_ROOTS": str(Path(__file__).resolve().parent.parent / "var" / "test-local"),
 }

@@ -128,6 +128,15 @@ def start_celery_worker(
     )
 
 
+def start_celery_beat(env: dict[str, str], log_path: Path) -> ChildProcess:
+    """`celery beat` with the settings' scheduler (django-celery-beat's DatabaseScheduler)."""
+    return ChildProcess(
+        [sys.executable, "-m", "celery", "-A", "syncportal", "beat", "-l", "INFO"],
+        env,
+        log_path,
+    )
+
+
 def start_web_server(env: dict[str, str], log_path: Path, port: int) -> ChildProcess:
     return ChildProcess(
         [
@@ -147,6 +156,58 @@ def start_web_server(env: dict[str, str], log_path: Path, port: int) -> ChildPro
         env,
         log_path,
     )
+
+
+# --- Jobs on the loopback S3 server ---------------------------------------------------------
+
+
+def loopback_profile(team, s3, objects: dict[str, bytes], **fields):
+    """A server-side copy profile on the `s3` fixture's server: `objects` (keys under `in/`)
+    are put in a new bucket and copied to `out/` by a run."""
+    import uuid
+
+    from transfers import services
+    from transfers.models import Endpoint
+
+    bucket = f"loop-{uuid.uuid4().hex[:12]}"
+    client = s3.client()
+    client.create_bucket(Bucket=bucket)
+    for key, body in objects.items():
+        client.put_object(Bucket=bucket, Key=f"in/{key}", Body=body)
+    endpoint, _ = Endpoint.objects.get_or_create(
+        team=team,
+        name="loopback",
+        defaults={
+            "url": s3.url,
+            "addressing_style": Endpoint.Addressing.PATH,
+            "access_key_id": "test-access",
+            "secret_access_key": "test-secret",
+        },
+    )
+    values = {
+        "name": "loopback",
+        "source_endpoint": endpoint,
+        "source_bucket": bucket,
+        "source_prefix": "in/",
+        "destination_endpoint": endpoint,
+        "destination_bucket": bucket,
+        "destination_prefix": "out/",
+        **fields,
+    }
+    return services.create_profile(team, actor=None, **values)
+
+
+def run_to_the_end(job, timeout: float = 60.0):
+    """Poll until the job has finished; returns it as stored."""
+    from transfers.models import Job
+
+    wait_until(
+        lambda: Job.objects.filter(pk=job.pk, state__in=Job.FINISHED_STATES).exists(),
+        f"job #{job.pk} to finish",
+        timeout=timeout,
+    )
+    job.refresh_from_db()
+    return job
 
 
 # --- Second factors ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from syncportal import logging as log_context
 from syncportal.logging import ContextFilter, JsonFormatter, redact
+from tests.support import loopback_profile, run_to_the_end
 
 
 @pytest.fixture
@@ -80,3 +81,21 @@ def test_credentials_are_masked(json_log):
 )
 def test_redaction_keeps_ordinary_text(text, expected):
     assert redact(text) == expected
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_workers_lines_about_a_job_carry_its_id(team, s3, celery_worker):
+    from transfers import services
+
+    profile = loopback_profile(team, s3, {"a.txt": b"a", "b.txt": b"bb"})
+    job = run_to_the_end(services.start_job(profile, actor=None))
+
+    records = [
+        json.loads(line)
+        for line in celery_worker.output().splitlines()
+        if line.startswith("{") and f"job {job.pk}:" in line
+    ]
+    messages = {record["message"].split(" by ")[0]: record for record in records}
+    assert f"job {job.pk}: claimed" in messages and f"job {job.pk}: succeeded" in messages
+    assert {record["job_id"] for record in records} == {str(job.pk)}

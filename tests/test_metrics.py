@@ -9,7 +9,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncportal.metrics import WORKER_HEARTBEATS_KEY, redis_client
-from tests.support import wait_until
+from tests.support import loopback_profile, run_to_the_end, wait_until
 from transfers.models import Job, JobSample
 
 
@@ -114,3 +114,70 @@ def test_it_requires_the_token_when_one_is_set(client, db, settings):
 def test_without_a_token_it_answers_only_private_networks(client, db):
     assert client.get("/metrics", REMOTE_ADDR="10.0.3.7").status_code == 200
     assert client.get("/metrics", REMOTE_ADDR="8.8.8.8").status_code == 404
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_job_shows_up_in_the_counters(client, team, s3, celery_worker):
+    """A job run by the real worker against a real S3 server, then a scrape."""
+    from transfers import services
+
+    objects = {f"part-{n}.bin": bytes([n]) * (1000 + n) for n in range(5)}
+    profile = loopback_profile(team, s3, objects, name="metered", max_staleness_minutes=60)
+    before = scrape(client)
+
+    job = run_to_the_end(services.start_job(profile, actor=None))
+    metrics = scrape(client)
+
+    assert job.state == Job.State.SUCCEEDED, job.error
+    size = sum(len(body) for body in objects.values())
+    assert metrics["syncportal_jobs"][(("state", "succeeded"),)] == 1
+    assert metrics["syncportal_transferred_bytes_total"][()] == size
+    assert metrics["syncportal_transferred_objects_total"][()] == 5
+    assert metrics["syncportal_job_duration_seconds_count"][()] == 1
+    assert metrics["syncportal_job_duration_seconds_sum"][()] == pytest.approx(
+        (job.finished_at - job.started_at).total_seconds(), abs=0.01
+    )
+    labels = (("profile", "metered"), ("team", "data-platform"))
+    assert before["syncportal_profile_freshness_breached"][labels] == 0  # new: not yet due
+    assert metrics["syncportal_profile_freshness_breached"][labels] == 0
+    assert metrics["syncportal_profile_seconds_since_success"][labels] < 60
+    assert labels not in before.get("syncportal_profile_seconds_since_success", {})
+
+
+def test_it_exposes_freshness_skips_and_deliveries(client, team, finished_and_running_jobs):
+    from transfers.models import Delivery, Endpoint, Notification, SkippedRun, SyncProfile
+
+    endpoint = Endpoint.objects.create(
+        team=team, name="s3", access_key_id="a", secret_access_key="s"
+    )
+    profile = SyncProfile.objects.create(
+        team=team,
+        name="nightly",
+        source_endpoint=endpoint,
+        source_bucket="source-bucket",
+        destination_endpoint=endpoint,
+        destination_bucket="target-bucket",
+        max_staleness_minutes=30,
+    )
+    # The succeeded "nightly" job of the fixture started 45 s ago; give it to this profile,
+    # then make it older than the target.
+    Job.objects.filter(state=Job.State.SUCCEEDED).update(
+        profile=profile, started_at=timezone.now() - timedelta(minutes=45)
+    )
+    SkippedRun.objects.create(team=team, profile=profile, reason="busy")
+    notification = Notification.objects.create(
+        profile=profile, channel="webhook", target="https://hooks.example.com/x", events=[]
+    )
+    Delivery.objects.create(notification=notification, event="job.failed", payload={})
+
+    metrics = scrape(client)
+
+    labels = (("profile", "nightly"), ("team", "data-platform"))
+    assert metrics["syncportal_profile_freshness_breached"][labels] == 1
+    assert metrics["syncportal_profile_freshness_target_seconds"][labels] == 1800
+    assert metrics["syncportal_profile_seconds_since_success"][labels] == pytest.approx(2700, abs=5)
+    assert metrics["syncportal_scheduled_runs_skipped_total"][()] == 1
+    deliveries = metrics["syncportal_notification_deliveries"]
+    assert deliveries[(("channel", "webhook"), ("state", "pending"))] == 1
+    assert deliveries[(("channel", "email"), ("state", "failed"))] == 0

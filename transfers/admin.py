@@ -1,9 +1,20 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 
 from transfers import services
 from transfers.errors import Conflict
-from transfers.models import Endpoint, Job, JobFailure, JobSample, SyncProfile
+from transfers.models import (
+    Delivery,
+    Endpoint,
+    Job,
+    JobFailure,
+    JobSample,
+    Notification,
+    SkippedRun,
+    SyncProfile,
+)
+from transfers.services.schedules import remove_periodic_task, sync_periodic_task
 
 
 class EndpointAdminForm(forms.ModelForm):
@@ -61,11 +72,37 @@ def _each(modeladmin, request, queryset, act) -> None:
 
 @admin.register(SyncProfile)
 class SyncProfileAdmin(admin.ModelAdmin):
-    list_display = ("name", "team", "mode", "source_display", "destination_display", "schedule")
-    list_filter = ("team", "mode")
+    list_display = (
+        "name",
+        "team",
+        "mode",
+        "source_display",
+        "destination_display",
+        "schedule",
+        "schedule_enabled",
+        "max_staleness_minutes",
+    )
+    list_filter = ("team", "mode", "schedule_enabled")
     search_fields = ("name",)
     list_select_related = ("team", "source_endpoint", "destination_endpoint")
     actions = ["run_now"]
+
+    # Edits here skip the services, so keep the beat entry in step the same way they do.
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            sync_periodic_task(obj)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            task = obj.periodic_task
+            super().delete_model(request, obj)
+            if task is not None:
+                remove_periodic_task(task)
+
+    def delete_queryset(self, request, queryset):
+        for profile in queryset:
+            self.delete_model(request, profile)
 
     @admin.action(description="Run the selected profiles now")
     def run_now(self, request, queryset):
@@ -132,3 +169,46 @@ class JobFailureAdmin(admin.ModelAdmin):
 class JobSampleAdmin(admin.ModelAdmin):
     list_display = ("job", "t", "objects_done", "bytes_done")
     list_select_related = ("job",)
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    """For records the portal writes itself: inspect them here, change them through services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SkippedRun)
+class SkippedRunAdmin(_ReadOnlyAdmin):
+    list_display = ("at", "profile", "team", "blocking_job", "reason")
+    list_filter = ("team",)
+    list_select_related = ("profile", "team")
+    raw_id_fields = ("profile", "blocking_job")
+
+
+@admin.register(Notification)
+class NotificationAdmin(_ReadOnlyAdmin):
+    list_display = ("profile", "channel", "target_display", "events", "enabled", "updated_at")
+    list_filter = ("channel", "enabled")
+    list_select_related = ("profile",)
+    exclude = ("secret", "target")  # the secret is write-only; URLs may carry tokens
+    readonly_fields = ("target_display",)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(_ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "event",
+        "notification",
+        "state",
+        "attempts",
+        "status_code",
+        "last_error",
+    )
+    list_filter = ("state", "event", "notification__channel")
+    list_select_related = ("notification",)
+    raw_id_fields = ("notification", "job")

@@ -18,15 +18,18 @@ import threading
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, FloatField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import audit
+from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
+from transfers import notifications, prediction
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
 from transfers.manifests import Built
@@ -79,6 +82,7 @@ class LeaseKeeper(threading.Thread):
         self._halt = threading.Event()
 
     def run(self) -> None:
+        log_context.job_id.set(str(self.job_id))  # a new thread starts with an empty context
         renewed = time.monotonic()
         try:
             while not self._halt.wait(CANCEL_POLL_SECONDS):
@@ -129,14 +133,29 @@ class LeaseKeeper(threading.Thread):
 
 
 def run_job(job_id: int) -> str:
-    """The body of the `transfers.run_job` task; returns what happened, for the task result."""
+    """The body of the `transfers.run_job` task; returns what happened, for the task result.
+
+    Everything logged while it runs carries the job's id (`job_id` in JSON logs)."""
+    token = log_context.job_id.set(str(job_id))
+    try:
+        return _run_job(job_id)
+    finally:
+        log_context.job_id.reset(token)
+
+
+def _run_job(job_id: int) -> str:
     owner = lease_owner_name()
     job = claim(job_id, owner)
     if job is None:
+        logger.info("job %s: not queued any more, nothing to do", job_id)
         return "not claimed"
+    logger.info("job %s: claimed by %s (attempt %s)", job.pk, owner, job.attempts)
+    rates = prediction.rates_for(profile_id=job.profile_id, team_id=job.team_id)
     cancel = threading.Event()
     keeper = LeaseKeeper(job.pk, owner, cancel)
-    publisher = ProgressPublisher(job.pk, job.team_id, owner)
+    publisher = ProgressPublisher(
+        job.pk, job.team_id, owner, forecast=partial(prediction.predict, rates)
+    )
     keeper.start()
     publisher.start()
     try:
@@ -161,11 +180,14 @@ def run_job(job_id: int) -> str:
         publisher.close()
     if keeper.lost:
         return "lease lost"
-    return finish(job, owner, result)
+    state = finish(job, owner, result, rates=rates)
+    logger.info("job %s: %s", job.pk, state)
+    return state
 
 
-def finish(job: Job, owner: str, result: Result) -> str:
-    """Store the outcome, the failures and a last sample, if this worker still holds the job."""
+def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | None = None) -> str:
+    """Store the outcome, the failures and a last sample, if this worker still holds the job;
+    queue the notifications the outcome calls for."""
     state = _STATE_FOR_OUTCOME[result.outcome]
     waiting = state == Job.State.AWAITING_APPROVAL
     now = timezone.now()
@@ -190,6 +212,12 @@ def finish(job: Job, owner: str, result: Result) -> str:
     }
     if result.plan is not None:
         fields["plan"] = result.plan.as_dict()
+        # If the run was too quick for the progress publisher to store one.
+        predicted = prediction.predict(rates, result.objects_total, result.bytes_total)
+        if predicted is not None:
+            fields["predicted_seconds"] = Coalesce(
+                "predicted_seconds", Value(predicted, output_field=FloatField())
+            )
     # Compressed and hashed before the transaction, which should stay short.
     manifest = None if waiting else Built(result.manifest or ())
     with transaction.atomic():
@@ -226,6 +254,7 @@ def finish(job: Job, owner: str, result: Result) -> str:
                 "manifest": manifest.summary() if manifest is not None else None,
             },
         )
+        notifications.notify_job(job)
         transaction.on_commit(lambda: broadcast_job(job))
     return state
 
@@ -272,6 +301,7 @@ def reap_expired_leases() -> list[int]:
                 team=job.team,
                 details={"state": state, "attempt": attempt, "error": error},
             )
+            notifications.notify_job(job)
             if state == Job.State.QUEUED:
                 transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from datetime import datetime
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.access import TeamScopedQuerySet
 from accounts.models import Team
 from syncportal.fields import EncryptedTextField
+from transfers.cron import Cron, parse, validate_schedule
+from transfers.engine.errors import InvalidValue
 
 
 class EndpointQuerySet(TeamScopedQuerySet):
@@ -58,7 +64,11 @@ class Endpoint(models.Model):
 
 
 class SyncProfileQuerySet(TeamScopedQuerySet):
-    pass
+    def with_last_success(self) -> SyncProfileQuerySet:
+        """Annotate `last_success_at` (start of the latest succeeded job), for freshness."""
+        succeeded = Job.objects.filter(profile=OuterRef("pk"), state=Job.State.SUCCEEDED)
+        latest = succeeded.order_by("-started_at").values("started_at")[:1]
+        return self.annotate(last_success_at=Subquery(latest))
 
 
 _source_s3 = Q(source_endpoint__isnull=False, source_path="") & ~Q(source_bucket="")
@@ -134,8 +144,33 @@ class SyncProfile(models.Model):
         help_text="A mirror that would delete more objects than this waits for approval.",
     )
     schedule = models.CharField(
-        max_length=100, blank=True, help_text="Cron expression (UTC); blank for manual runs only."
+        max_length=100,
+        blank=True,
+        validators=[validate_schedule],
+        help_text="Cron expression (UTC), e.g. '30 2 * * *'; blank for manual runs only.",
     )
+    schedule_enabled = models.BooleanField(
+        default=True, help_text="Off: the schedule is kept but does not start runs."
+    )
+    # The beat entry that fires the schedule (django-celery-beat), kept in step by the services.
+    periodic_task = models.OneToOneField(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    max_staleness_minutes = models.PositiveIntegerField(
+        "freshness target (minutes)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(366 * 24 * 60)],
+        help_text="The destination may be at most this far behind: the last successful run "
+        "must have started within it. Blank: not tracked.",
+    )
+    # Set when a missed freshness target was noticed (and notified), cleared once fresh again.
+    freshness_breached_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -180,6 +215,40 @@ class SyncProfile(models.Model):
             self.destination_prefix,
             self.destination_path,
         )
+
+    @property
+    def cron(self) -> Cron | None:
+        """The parsed schedule; None without one (or for a value saved before validation)."""
+        if not self.schedule:
+            return None
+        try:
+            return parse(self.schedule)
+        except InvalidValue:
+            return None
+
+    @property
+    def schedule_description(self) -> str:
+        """The schedule in words, e.g. 'At 02:30, Monday through Friday (UTC)'; '' if none."""
+        cron = self.cron
+        return cron.describe() if cron is not None else ""
+
+    def next_runs(self, count: int = 3, *, after: datetime | None = None) -> list[datetime]:
+        """When the schedule fires next (UTC); empty without a schedule or when it is off."""
+        cron = self.cron
+        if cron is None or not self.schedule_enabled:
+            return []
+        return cron.next_runs(count, after=after or timezone.now())
+
+    @property
+    def next_run_times(self) -> list[datetime]:
+        return self.next_runs(3)
+
+    @property
+    def freshness(self):
+        """Fresh, stale, never run or untracked: see `transfers.freshness`."""
+        from transfers.freshness import freshness
+
+        return freshness(self)
 
 
 def _location_display(endpoint: Endpoint | None, bucket: str, prefix: str, path: str) -> str:
@@ -256,6 +325,12 @@ class Job(models.Model):
     objects_failed = models.BigIntegerField(default=0)
     objects_deleted = models.BigIntegerField(default=0)
     throughput_bps = models.BigIntegerField("average throughput (bytes/s)", null=True, blank=True)
+    predicted_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Expected duration, from the plan and earlier runs' throughput (see "
+        "transfers.prediction); empty when there was nothing to go by.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -309,6 +384,14 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """From start to finish, or so far while it runs; None before it starts."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max(0.0, (end - self.started_at).total_seconds())
 
     @property
     def percent(self) -> float | None:
@@ -392,3 +475,132 @@ class JobManifest(models.Model):
 
     def __str__(self) -> str:
         return f"Manifest of job #{self.job_id}"
+
+
+class SkippedRunQuerySet(TeamScopedQuerySet):
+    pass
+
+
+class SkippedRun(models.Model):
+    """A scheduled run that did not start, and why (e.g. the previous run was still going)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey(SyncProfile, on_delete=models.CASCADE, related_name="skipped_runs")
+    at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField()
+    blocking_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = SkippedRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["profile", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} skipped at {self.at.isoformat()}"
+
+
+class NotificationQuerySet(TeamScopedQuerySet):
+    team_field = "profile__team"
+
+
+class Notification(models.Model):
+    """Who hears about a profile: an email address or a webhook URL, and for which events."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Event(models.TextChoices):
+        FAILED = "job.failed", "Run failed"
+        PARTIAL = "job.partial", "Run partly failed"
+        SUCCEEDED = "job.succeeded", "Run succeeded"
+        STALE = "profile.stale", "Freshness target missed"
+
+    profile = models.ForeignKey(SyncProfile, on_delete=models.CASCADE, related_name="notifications")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    target = models.CharField(max_length=2000, help_text="An email address or a webhook URL.")
+    events = models.JSONField(default=list, help_text="The events this target wants.")
+    secret = EncryptedTextField(
+        null=True, blank=True, help_text="Webhooks: the signing key. Write-only; stored encrypted."
+    )
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["profile", "channel", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "channel", "target"], name="notification_unique_target"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=["email", "webhook"]), name="notification_channel_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.target}"
+
+    def wants(self, event: str) -> bool:
+        return self.enabled and event in self.events
+
+    @property
+    def target_display(self) -> str:
+        """Webhook URLs often carry a token in their path: show and log only scheme and host."""
+        if self.channel == self.Channel.WEBHOOK:
+            parts = urlsplit(self.target)
+            return f"{parts.scheme}://{parts.netloc}/…"
+        return self.target
+
+    @property
+    def event_labels(self) -> list[str]:
+        return [self.Event(event).label for event in self.events if event in self.Event.values]
+
+
+class DeliveryQuerySet(TeamScopedQuerySet):
+    team_field = "notification__profile__team"
+
+
+class Delivery(models.Model):
+    """One event sent to one notification target: its attempts, the answer and the last error."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=32, choices=Notification.Event.choices)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    payload = models.JSONField(help_text="What the event says; the body sent is built from it.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["notification", "-created_at"]),
+            models.Index(fields=["state", "next_attempt_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.notification_id}: {self.state}"

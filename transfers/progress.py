@@ -13,6 +13,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from syncportal import logging as log_context
 from transfers.engine import Phase, Progress
 from transfers.models import Job, JobSample
 
@@ -158,11 +160,20 @@ class ProgressPublisher:
     The callback only stores the latest snapshot (it is called from s5cmd's reader threads and
     must not block them); a thread of its own sends each snapshot to Channels and, about once
     a second, stores a JobSample and the job's counters and state, as long as this worker
-    holds the job's lease.
+    holds the job's lease. With a `forecast` (objects, bytes -> seconds), the first stored
+    snapshot that knows the plan's totals also stores the job's predicted duration.
     """
 
-    def __init__(self, job_id: int, team_id: int, lease_owner: str):
+    def __init__(
+        self,
+        job_id: int,
+        team_id: int,
+        lease_owner: str,
+        *,
+        forecast: Callable[[int | None, int | None], float | None] | None = None,
+    ):
         self.job_id, self.team_id, self.lease_owner = job_id, team_id, lease_owner
+        self._forecast = forecast
         self._latest: Progress | None = None
         self._condition = threading.Condition()
         self._closing = False
@@ -189,6 +200,7 @@ class ProgressPublisher:
         self._thread.join()
 
     def _run(self) -> None:
+        log_context.job_id.set(str(self.job_id))  # a new thread starts with an empty context
         loop = asyncio.new_event_loop()
         layer = get_channel_layer()
         try:
@@ -233,6 +245,11 @@ class ProgressPublisher:
         fields["throughput_bps"] = progress.throughput_bps
         if state is not None:
             fields["state"] = state
+        if self._forecast is not None and progress.objects_total is not None:
+            fields["predicted_seconds"] = self._forecast(
+                progress.objects_total, progress.bytes_total
+            )
+            self._forecast = None
         held = Job.objects.filter(pk=self.job_id, lease_owner=self.lease_owner).update(**fields)
         if held:
             JobSample.objects.create(

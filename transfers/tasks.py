@@ -2,7 +2,9 @@
 
 from celery import shared_task
 
-from transfers import execution
+from transfers import execution, freshness, notifications
+from transfers.models import SkippedRun
+from transfers.services import schedules
 
 
 @shared_task(name="syncportal.ping")
@@ -22,3 +24,35 @@ def run_job(job_id: int) -> str:
 def reap_jobs() -> list[int]:
     """Periodic (beat): re-queue or fail the jobs of workers whose lease expired."""
     return execution.reap_expired_leases()
+
+
+@shared_task(name="transfers.run_scheduled")
+def run_scheduled(profile_id: int) -> str:
+    """Fired by beat on a profile's schedule: start a job, or record why it was skipped."""
+    outcome = schedules.run_scheduled(profile_id)
+    if outcome is None:
+        return "no schedule"
+    if isinstance(outcome, SkippedRun):
+        return f"skipped: {outcome.reason}"
+    return f"job {outcome.pk}"
+
+
+@shared_task(name="transfers.check_freshness")
+def check_freshness() -> dict[str, list[int]]:
+    """Periodic (beat): flag profiles that missed their freshness target, once per breach."""
+    return freshness.check_freshness()
+
+
+@shared_task(bind=True, name="transfers.deliver_notification", acks_late=True, max_retries=None)
+def deliver_notification(self, delivery_id: int, attempt: int = 1) -> str:
+    """One attempt at an email or webhook; a failed one is retried later as the next attempt."""
+    wait = notifications.deliver(delivery_id, attempt)
+    if wait is not None:
+        raise self.retry(args=(delivery_id, attempt + 1), countdown=wait)
+    return f"attempt {attempt} done"
+
+
+@shared_task(name="transfers.resume_deliveries")
+def resume_deliveries() -> list[int]:
+    """Periodic (beat): re-queue notification deliveries whose retry was lost with a worker."""
+    return notifications.resume_stuck_deliveries()

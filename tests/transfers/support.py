@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import boto3
 from botocore.config import Config
@@ -190,3 +191,18 @@ def same_bucket_profile(team, actor, endpoint, bucket: str, **fields):
     }
     values.update(fields)
     return services.create_profile(team, actor=actor, **values)
+
+
+def finished_run(profile, *, started_at, seconds: float = 60, state: str = "succeeded", **fields):
+    """A finished job of `profile`, stored as a worker leaves one (for history, not data)."""
+    from transfers.models import Job
+
+    return Job.objects.create(
+        team=profile.team,
+        profile=profile,
+        profile_name=profile.name,
+        state=state,
+        started_at=started_at,
+        finished_at=started_at + timedelta(seconds=seconds),
+        **fields,
+    )

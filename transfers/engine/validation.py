@@ -133,29 +133,68 @@ def validate_endpoint_url(
     """
     if not url:
         return ""
+    parts = _checked_http_url(
+        url,
+        "An endpoint URL",
+        allow_path=False,
+        allow_private=allow_private,
+        require_resolution=require_resolution,
+    )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def validate_webhook_url(url: str, *, allow_private: bool, require_resolution: bool = False) -> str:
+    """An http(s) URL the portal POSTs notifications to: the same address rules as endpoints
+    (`validate_endpoint_url`), but with a path and query allowed."""
+    if not url:
+        raise InvalidValue("Enter the webhook's URL.")
+    _checked_http_url(
+        url,
+        "A webhook URL",
+        allow_path=True,
+        allow_private=allow_private,
+        require_resolution=require_resolution,
+    )
+    return url
+
+
+def _checked_http_url(
+    url: str, noun: str, *, allow_path: bool, allow_private: bool, require_resolution: bool
+):
+    """The parts of an http(s) URL with a host that may be used (`check_host`), no credentials
+    and no fragment; `noun` ("An endpoint URL") starts the messages."""
+    the = "The " + noun.split(" ", 1)[1]
     if CONTROL_CHARACTERS.search(url) or " " in url:
-        raise InvalidValue("An endpoint URL cannot contain spaces or control characters.")
+        raise InvalidValue(f"{noun} cannot contain spaces or control characters.")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise InvalidValue("An endpoint URL starts with http:// or https://.")
+        raise InvalidValue(f"{noun} starts with http:// or https://.")
     if parts.username or parts.password:
-        raise InvalidValue("Do not put credentials in the endpoint URL.")
-    if parts.query or parts.fragment:
-        raise InvalidValue("An endpoint URL has no query string or fragment.")
-    if parts.path not in ("", "/"):
-        raise InvalidValue("An endpoint URL has no path: give only scheme, host and port.")
+        raise InvalidValue(f"Do not put credentials in {the[0].lower()}{the[1:]}.")
+    if parts.fragment or (parts.query and not allow_path):
+        raise InvalidValue(
+            f"{noun} has no {'fragment' if allow_path else 'query string or fragment'}."
+        )
+    if parts.path not in ("", "/") and not allow_path:
+        raise InvalidValue(f"{noun} has no path: give only scheme, host and port.")
     try:
         port = parts.port
     except ValueError:
-        raise InvalidValue("The endpoint URL has an invalid port.") from None
+        raise InvalidValue(f"{the} has an invalid port.") from None
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise InvalidValue("The endpoint URL needs a host name.")
+        raise InvalidValue(f"{the} needs a host name.")
+    check_host(host, port, allow_private=allow_private, require_resolution=require_resolution)
+    return parts
+
+
+def check_host(host: str, port: int | None, *, allow_private: bool, require_resolution: bool):
+    """Refuse metadata services, link-local addresses and (unless allowed) private networks,
+    on every address the host resolves to."""
     if host in METADATA_HOSTS:
-        raise InvalidValue(f"{host} is a cloud metadata service, not a storage endpoint.")
+        raise InvalidValue(f"{host} is a cloud metadata service, never a place to connect to.")
     for address in _addresses(host, port, require_resolution):
         check_address(address, allow_private=allow_private)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _addresses(host: str, port: int | None, require_resolution: bool) -> list:
@@ -167,7 +206,7 @@ def _addresses(host: str, port: int | None, require_resolution: bool) -> list:
         infos = socket.getaddrinfo(host, port or 443, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         if require_resolution:
-            raise InvalidValue(f"The endpoint host {host} does not resolve.") from None
+            raise InvalidValue(f"The host {host} does not resolve.") from None
         return []
     return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
 
@@ -177,7 +216,7 @@ def check_address(address, *, allow_private: bool) -> None:
         address = address.ipv4_mapped
     if address in METADATA_ADDRESSES or address.is_link_local:
         raise InvalidValue(
-            f"{address} is a link-local or cloud metadata address; endpoints may never use one."
+            f"{address} is a link-local or cloud metadata address; the portal never uses one."
         )
     if address.is_multicast or address.is_unspecified:
         raise InvalidValue(f"{address} is not a usable endpoint address.")
@@ -185,7 +224,7 @@ def check_address(address, *, allow_private: bool) -> None:
     if not address.is_global and not allow_private:
         raise InvalidValue(
             f"{address} is on a private network; an administrator must allow private networks "
-            "(ENDPOINT_ALLOW_PRIVATE_NETWORKS) for this endpoint."
+            "(ENDPOINT_ALLOW_PRIVATE_NETWORKS) first."
         )
 
 

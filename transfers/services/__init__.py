@@ -14,25 +14,35 @@ from transfers.services.endpoints import (
     update_endpoint,
 )
 from transfers.services.jobs import approve_job, cancel_job, retry_job, start_job
+from transfers.services.notifications import (
+    add_notification,
+    delete_notification,
+    update_notification,
+)
 from transfers.services.profiles import (
     create_profile,
     delete_profile,
     preview_profile,
     update_profile,
 )
+from transfers.services.schedules import run_scheduled
 
 __all__ = [
+    "add_notification",
     "approve_job",
     "cancel_job",
     "create_endpoint",
     "create_profile",
     "delete_endpoint",
+    "delete_notification",
     "delete_profile",
     "preview_profile",
     "retry_job",
     "rotate_endpoint_secret",
+    "run_scheduled",
     "start_job",
     "test_endpoint",
     "update_endpoint",
+    "update_notification",
     "update_profile",
 ]

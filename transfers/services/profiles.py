@@ -11,6 +11,7 @@ from django.db import transaction
 
 from accounts import audit
 from accounts.models import Team
+from transfers.cron import normalise
 from transfers.engine import InvalidValue, PlanSummary, TransferError, plan_transfer
 from transfers.engine.filters import split_wildcard_prefix
 from transfers.engine.validation import (
@@ -22,6 +23,7 @@ from transfers.engine.validation import (
 from transfers.errors import ProfileBusy, Unavailable
 from transfers.models import Endpoint, Job, SyncProfile
 from transfers.services._validation import Errors, apply_changes, difference
+from transfers.services.schedules import remove_periodic_task, sync_periodic_task
 from transfers.specs import snapshot_options, spec_from_options
 
 EDITABLE = (
@@ -47,6 +49,8 @@ EDITABLE = (
     "verify_after",
     "delete_threshold",
     "schedule",
+    "schedule_enabled",
+    "max_staleness_minutes",
 )
 SIDES = ("source", "destination")
 _STORAGE_CLASS = re.compile(r"^[A-Z_]{1,32}$")
@@ -100,6 +104,7 @@ def _validate(profile: SyncProfile, errors: Errors) -> None:
         setattr(profile, field, errors.check(field, lambda v=value: validate_patterns(v), value))
     if profile.storage_class and not _STORAGE_CLASS.match(profile.storage_class):
         errors.add("storage_class", "Use an S3 storage class name such as STANDARD_IA.")
+    profile.schedule = normalise(profile.schedule)  # the model's validator checks it
     errors.model(profile, exclude=("team", "source_endpoint", "destination_endpoint", "created_by"))
 
 
@@ -165,6 +170,7 @@ def create_profile(team: Team, *, actor, request=None, **fields: Any) -> SyncPro
     _apply(profile, fields)
     with transaction.atomic():
         profile.save()
+        sync_periodic_task(profile)
         audit.record(
             "profile.created",
             actor=actor,
@@ -181,6 +187,7 @@ def update_profile(profile: SyncProfile, *, actor, request=None, **changes: Any)
     _apply(profile, changes)
     with transaction.atomic():
         profile.save()
+        sync_periodic_task(profile)
         audit.record(
             "profile.updated",
             actor=actor,
@@ -208,7 +215,10 @@ def delete_profile(profile: SyncProfile, *, actor, request=None) -> None:
             details={"before": _state(profile)},
             request=request,
         )
+        task = profile.periodic_task
         profile.delete()
+        if task is not None:
+            remove_periodic_task(task)
 
 
 def preview_profile(profile: SyncProfile, *, sample: int = 20) -> PlanSummary:
