@@ -187,7 +187,7 @@ def celery_worker(process_env, tmp_path_factory):
             raise AssertionError(f"celery worker died:\n{worker.output()}")
         return app.control.ping(timeout=0.5)
 
-    wait_until(ready, "the Celery worker", timeout=60)
+    wait_until(ready, "the Celery worker", timeout=120)
     yield worker
     worker.stop()
     if os.environ.get("SHOW_WORKER_LOG"):
@@ -213,7 +213,7 @@ def live_server_url(process_env, tmp_path_factory) -> str:
         except OSError:
             return False
 
-    wait_until(ready, "the web server", timeout=60)
+    wait_until(ready, "the web server", timeout=120)
     yield url
     server.stop()
 

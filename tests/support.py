@@ -197,7 +197,7 @@ def loopback_profile(team, s3, objects: dict[str, bytes], **fields):
     return services.create_profile(team, actor=None, **values)
 
 
-def run_to_the_end(job, timeout: float = 60.0):
+def run_to_the_end(job, timeout: float = 180.0):
     """Poll until the job has finished; returns it as stored."""
     from transfers.models import Job
 

@@ -44,7 +44,7 @@ def read_job(page) -> dict:
     )
 
 
-def watch(page, until, *, timeout: float = 60.0) -> list[dict]:
+def watch(page, until, *, timeout: float = 120.0) -> list[dict]:
     """Read the job page every 100 ms until `until(reading)`; returns the readings."""
     readings: list[dict] = []
     deadline = time.monotonic() + timeout
@@ -200,7 +200,7 @@ def test_an_operator_follows_and_cancels_a_job_across_a_dropped_connection(
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Cancel job").click()
-    watch(page, lambda r: r["state"] == "cancelled", timeout=60)
+    watch(page, lambda r: r["state"] == "cancelled")
     expect(page.locator("#job-live [data-field=state]")).to_have_text("Cancelled")
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED

@@ -143,7 +143,7 @@ def file_hashes(root) -> dict[str, str]:
     return found
 
 
-def wait_for_job(job, *, states=None, timeout: float = 60.0):
+def wait_for_job(job, *, states=None, timeout: float = 180.0):
     """Poll the database until the job reaches one of `states` (default: any finished one)."""
     from transfers.models import Job
 

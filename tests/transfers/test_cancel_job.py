@@ -59,7 +59,7 @@ def test_it_stops_the_transfer_and_aborts_incomplete_uploads(
 
     wait_until(lambda: multipart_uploads(client, bucket), "a multipart upload in flight", 60)
     services.cancel_job(job, actor=operator)
-    job = wait_for_job(job, timeout=60)
+    job = wait_for_job(job)
 
     assert job.state == Job.State.CANCELLED
     assert multipart_uploads(client, bucket) == []

@@ -327,7 +327,7 @@ def test_cancelling_a_running_job_stops_it_and_a_retry_finishes_it(
     response = api.post(f"/jobs/{job_id}/cancel")
     assert response.status_code == 200
     assert response.json()["cancel_requested_at"] is not None
-    job = wait_for_job(Job.objects.get(pk=job_id), timeout=60)
+    job = wait_for_job(Job.objects.get(pk=job_id))
     assert job.state == Job.State.CANCELLED
     assert api.post(f"/jobs/{job_id}/cancel").status_code == 409
 
