@@ -101,8 +101,21 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", 60, min=0)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Under ASGI every request runs its sync code in a thread of its own, so persistent
+    # per-thread connections pile up until PostgreSQL refuses new clients. A pool per process
+    # (psycopg_pool) bounds them instead; DATABASE_POOL_MAX_SIZE=0 falls back to plain
+    # connections (for a pooler such as PgBouncer in front of the database).
+    _pool_max = env.int("DATABASE_POOL_MAX_SIZE", 10, min=0, max=1000)
+    if _pool_max:
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {
+                "min_size": 1,
+                "max_size": _pool_max,
+                "timeout": env.int("DATABASE_POOL_TIMEOUT", 10, min=1),
+            }
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: Celery broker, Channels layer, shared cache ----------------------------------------
