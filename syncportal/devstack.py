@@ -235,7 +235,7 @@ def print_banner(url: str, env: dict[str, str]) -> None:
     line = "─" * 60
     print(
         f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n  {mfa}\n"
-        f"  Run the demo profile (or use 'Run now' in {url}admin/):\n"
+        f"  Run the demo profile with 'Run now' on {url}profiles/, or from a shell:\n"
         f"    {settings} {PYTHON} manage.py run_profile 'Demo: source to archive' --wait\n"
         f"  Stop with Ctrl-C.\n{line}\n",
         flush=True,
