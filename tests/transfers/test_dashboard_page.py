@@ -44,6 +44,7 @@ def test_it_shows_what_runs_failed_is_due_and_moved(team, other_team, viewer):
     assert "Cannot reach http://127.0.0.1:9" in page and theirs.profile_name not in page
     assert [item["profile"].name for item in context["due"]] == ["Nightly", "Quarterly", "Broken"]
     assert context["due"][2]["next_run"] is None and "invalid schedule" in page
+    assert "At 02:00 (UTC)" in page  # the schedule in words
     assert context["today"]["bytes"] == 20 << 20  # the two finished jobs
     assert context["today"]["bytes_active"] == 1 << 20
     assert "21.0 MiB" in page
