@@ -179,6 +179,7 @@ PROFILE_IN = {
     "destination_endpoint": "{endpoint}",
     "destination_bucket": "out-bucket",
 }
+NOTIFICATION_IN = {"channel": "email", "target": "ops@example.com", "events": ["job.failed"]}
 
 API = [
     Door("GET", "/api/v1/teams", statuses(200, 200, 200, 200, 401)),
@@ -220,6 +221,14 @@ API = [
     Door("POST", "/api/v1/profiles/{profile}/run", api_operate(201)),
     # The world's endpoint answers nobody: a preview that passed the access check is a 502.
     Door("POST", "/api/v1/profiles/{profile}/preview", api_operate(502)),
+    Door("GET", "/api/v1/profiles/{profile}/skipped-runs", API_IN_TEAM),
+    # Notifications: members read them and their deliveries; operators and admins manage them.
+    Door("GET", "/api/v1/profiles/{profile}/notifications", API_IN_TEAM),
+    Door("POST", "/api/v1/profiles/{profile}/notifications", api_operate(201), NOTIFICATION_IN),
+    Door("GET", "/api/v1/notifications/{notification}", API_IN_TEAM),
+    Door("PATCH", "/api/v1/notifications/{notification}", api_operate(200), {"enabled": False}),
+    Door("DELETE", "/api/v1/notifications/{notification}", api_operate(204)),
+    Door("GET", "/api/v1/notifications/{notification}/deliveries", API_IN_TEAM),
     # Jobs.
     Door("GET", "/api/v1/jobs", API_EVERYONE),
     Door("GET", "/api/v1/jobs/{job}", API_IN_TEAM),
