@@ -1,6 +1,7 @@
 """Schemathesis against the published OpenAPI: generated requests to every operation, with a
 team admin's token and real objects to act on, must never get a server error, a status the
-schema does not list, a body the schema does not describe, or a secret.
+schema does not list, a body the schema does not describe, or a secret (an endpoint's, a
+webhook's signing secret or the token in its URL).
 
 Requests go through Django's WSGI handler in this process (schemathesis' WSGI transport), so
 they see the test's data; each example runs in a savepoint that is rolled back, so a generated
@@ -28,13 +29,15 @@ from accounts import audit
 from accounts.models import Membership, User
 from accounts.services import create_api_token
 from tests.support import clear_app_cache, enrol_totp
+from transfers import services
 from transfers.engine import ManifestEntry
 from transfers.manifests import Built
-from transfers.models import Endpoint, Job, JobFailure, JobSample, SyncProfile
+from transfers.models import Delivery, Endpoint, Job, JobFailure, JobSample, SyncProfile
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "schema-run-secret-9f8e7d6c5b4a3210"
+WEBHOOK_SECRET = "schema-run-webhook-secret-0a1b2c3d"
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
 EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 10}
 
@@ -82,6 +85,15 @@ def world(team, owner, s3):
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=9)
     JobFailure.objects.create(job=finished, key="a.csv", operation="copy", error="denied")
     Built([ManifestEntry("a.csv", "failed", 9, "", "copy", "denied")]).save(finished)
+    hook = services.add_notification(
+        profile,
+        actor=owner,
+        channel="webhook",
+        target="http://127.0.0.1:9/hooks/s3cr3t-path",
+        events=["job.failed"],
+        secret=WEBHOOK_SECRET,
+    )
+    Delivery.objects.create(notification=hook, event="job.failed", job=finished, payload={})
     queued = Job.objects.create(team=team, profile_name="queued")
     waiting = Job.objects.create(team=team, profile_name="waiting", state="awaiting_approval")
     event = audit.record("team.created", actor=owner, target=team, team=team)
@@ -94,6 +106,7 @@ def world(team, owner, s3):
         "endpoint_id": endpoint.pk,
         "profile_id": profile.pk,
         "event_id": event.pk,
+        "notification_id": hook.pk,
     }
     job_for = {"cancel": queued.pk, "approve": waiting.pk}
     return {"token": token, "ids": ids, "job_for": job_for, "finished_job": finished.pk}
@@ -131,7 +144,8 @@ def test_generated_requests_get_documented_answers(world, wsgi_app, operation):
             response = case.call(app=app, headers=headers)
             seen.append(response.status_code)
             case.validate_response(response, checks=CHECKS, headers=headers)
-            assert SECRET not in response.text
+            for secret in (SECRET, WEBHOOK_SECRET, "s3cr3t-path"):
+                assert secret not in response.text
             transaction.set_rollback(True)
 
     for mode, count in EXAMPLES.items():

@@ -31,7 +31,16 @@ from accounts.services import create_api_token
 from tests.support import clear_app_cache, enrol_totp
 from transfers.engine import ManifestEntry
 from transfers.manifests import Built
-from transfers.models import Endpoint, Job, JobFailure, JobSample, SyncProfile
+from transfers.models import (
+    Delivery,
+    Endpoint,
+    Job,
+    JobFailure,
+    JobSample,
+    Notification,
+    SkippedRun,
+    SyncProfile,
+)
 
 ROLES = ("admin", "operator", "viewer", "outsider", "anonymous")
 
@@ -79,6 +88,7 @@ PROFILE_FORM = {
     "concurrency": "5",
     "part_size_mb": "50",
 }
+NOTIFICATION_FORM = {"channel": "email", "target": "ops@example.com", "events": "job.failed"}
 
 PAGES = [
     Door("GET", "/", READ_ALL),
@@ -127,6 +137,12 @@ PAGES = [
     Door("POST", "/profiles/{profile}/preview/", OPERATE_PAGE),
     Door("POST", "/profiles/{profile}/run/", OPERATE_POST),
     Door("POST", "/profiles/{profile}/delete/", OPERATE_POST),
+    Door("GET", "/profiles/schedule/?schedule=30+2+*+*+*", READ_ALL),  # reads no data
+    # Notifications: members read them and the delivery log; operators and admins manage them.
+    Door("POST", "/profiles/{profile}/notifications/", OPERATE_POST, NOTIFICATION_FORM),
+    Door("GET", "/profiles/{profile}/deliveries/", IN_TEAM),
+    Door("POST", "/notifications/{notification}/enabled/", OPERATE_POST, {"enabled": "on"}),
+    Door("POST", "/notifications/{notification}/delete/", OPERATE_POST),
     # Jobs: members read (and download failures); operators and admins act on them.
     Door("GET", "/jobs/", READ_ALL),
     Door("GET", "/jobs/{job}/", IN_TEAM),
@@ -163,6 +179,7 @@ PROFILE_IN = {
     "destination_endpoint": "{endpoint}",
     "destination_bucket": "out-bucket",
 }
+NOTIFICATION_IN = {"channel": "email", "target": "ops@example.com", "events": ["job.failed"]}
 
 API = [
     Door("GET", "/api/v1/teams", statuses(200, 200, 200, 200, 401)),
@@ -204,6 +221,14 @@ API = [
     Door("POST", "/api/v1/profiles/{profile}/run", api_operate(201)),
     # The world's endpoint answers nobody: a preview that passed the access check is a 502.
     Door("POST", "/api/v1/profiles/{profile}/preview", api_operate(502)),
+    Door("GET", "/api/v1/profiles/{profile}/skipped-runs", API_IN_TEAM),
+    # Notifications: members read them and their deliveries; operators and admins manage them.
+    Door("GET", "/api/v1/profiles/{profile}/notifications", API_IN_TEAM),
+    Door("POST", "/api/v1/profiles/{profile}/notifications", api_operate(201), NOTIFICATION_IN),
+    Door("GET", "/api/v1/notifications/{notification}", API_IN_TEAM),
+    Door("PATCH", "/api/v1/notifications/{notification}", api_operate(200), {"enabled": False}),
+    Door("DELETE", "/api/v1/notifications/{notification}", api_operate(204)),
+    Door("GET", "/api/v1/notifications/{notification}/deliveries", API_IN_TEAM),
     # Jobs.
     Door("GET", "/api/v1/jobs", API_EVERYONE),
     Door("GET", "/api/v1/jobs/{job}", API_IN_TEAM),
@@ -313,6 +338,15 @@ def world(team, other_team, owner, operator, viewer, outsider):
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=1)
     JobFailure.objects.create(job=finished, key="a", operation="verify", error="size differs")
     Built([ManifestEntry("a", "copied", 1, "")]).save(finished)
+    hook = Notification.objects.create(
+        profile=profile,
+        channel="webhook",
+        target="http://127.0.0.1:9/hook",
+        events=["job.failed"],
+        secret="matrix-webhook-secret",
+    )
+    Delivery.objects.create(notification=hook, event="job.failed", payload={})
+    SkippedRun.objects.create(team=team, profile=profile, reason="a job was in progress")
     return {
         "users": users,
         "teams": teams,
@@ -330,6 +364,7 @@ def world(team, other_team, owner, operator, viewer, outsider):
                 team=team, profile_name="x", state="awaiting_approval"
             ).pk,
             "finished_job": finished.pk,
+            "notification": hook.pk,
             "event": audit.record("team.created", target=team, team=team).pk,
         },
     }

@@ -1,13 +1,16 @@
-"""The transfers API: endpoints (+ test, credentials), profiles (+ run, preview), jobs (+ cancel,
-retry, approve, samples, failures, manifest).
+"""The transfers API: endpoints (+ test, credentials), profiles (+ run, preview, notifications,
+skipped runs), jobs (+ cancel, retry, approve, samples, failures, manifest), notifications
+(+ deliveries).
 
 Routes only validate, narrow with the access querysets (`request.auth`) and call
 `transfers.services`; they never change rows themselves. Secrets are accepted (write-only
-fields) and never returned.
+fields) and never returned — except a new webhook's signing secret, once, in the response that
+created it.
 """
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -22,18 +25,32 @@ from syncportal.api import errors
 from syncportal.errors import Invalid
 from syncportal.pagination import KeysetPagination
 from syncportal.schemas import Id, Instant, Text
-from transfers import manifests, services
-from transfers.models import Endpoint, Job, JobFailure, JobManifest, JobSample, SyncProfile
+from transfers import manifests, prediction, services
+from transfers.models import (
+    Delivery,
+    Endpoint,
+    Job,
+    JobFailure,
+    JobManifest,
+    JobSample,
+    Notification,
+    SkippedRun,
+    SyncProfile,
+)
 
 endpoints = Router(tags=["endpoints"])
 profiles = Router(tags=["profiles"])
 jobs = Router(tags=["jobs"])
+notifications = Router(tags=["notifications"])
 
 READ = errors(401, 403, 404)  # 403: e.g. MFA not enrolled
 LIST = errors(401, 403, 422)  # 422: a filter or page parameter that does not parse
 WRITE = errors(400, 401, 403, 404, 409, 422)  # 400: a body that is not JSON
 MAX_INT = 2**31 - 1  # PositiveIntegerField's ceiling on PostgreSQL
+MAX_STALENESS = 366 * 24 * 60  # the model's bound: a year, in minutes
+NEXT_RUNS = 3
 WRITE_ONLY = {"writeOnly": True}
+NO_STORE = "no-store"
 
 
 def _team_for(request: HttpRequest, team_id: int, need: str) -> Team:
@@ -222,6 +239,14 @@ class JobOut(Schema):
     objects_deleted: int
     throughput_bps: int | None
     percent: float | None
+    predicted_seconds: float | None = Field(
+        ...,
+        description="Expected duration, stored once the run has planned, from the plan and the "
+        "pace of earlier successful runs (the profile's, else the team's); null without either.",
+    )
+    duration_seconds: float | None = Field(
+        ..., description="From start to finish, or so far while it runs; null before it starts."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -327,7 +352,35 @@ class ProfileFields(Schema):
     storage_class: Text = Field("", max_length=32)
     verify_after: bool = True
     delete_threshold: int = Field(100, ge=0, le=MAX_INT)
-    schedule: Text = Field("", max_length=100, description="Cron expression (UTC).")
+    schedule: Text = Field(
+        "",
+        max_length=100,
+        description="Five cron fields in UTC (`30 2 * * 1-5`), or @hourly, @daily, @weekly, "
+        "@monthly, @yearly; blank: runs only when started.",
+    )
+    schedule_enabled: bool = Field(True, description="False pauses the schedule, keeping it.")
+    max_staleness_minutes: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_STALENESS,
+        description="Freshness target: the last successful run must have started within this "
+        "many minutes. Null: not tracked.",
+    )
+
+
+class FreshnessOut(Schema):
+    status: Literal["fresh", "stale", "never_run", "untracked"]
+    breached: bool = Field(
+        ..., description="The target is missed: stale, or never succeeded for longer than it."
+    )
+    max_staleness_minutes: int | None
+    last_success_at: datetime | None = Field(
+        ..., description="When the latest succeeded job started."
+    )
+    behind_seconds: float | None = Field(..., description="How long ago that was.")
+    due_at: datetime | None = Field(
+        ..., description="When a fresh profile turns stale without another successful run."
+    )
 
 
 class ProfileOut(ProfileFields):
@@ -335,6 +388,31 @@ class ProfileOut(ProfileFields):
     team_id: int
     created_at: datetime
     updated_at: datetime
+    schedule_description: str = Field(
+        ..., description="The schedule in words, e.g. 'At 02:30 (UTC)'; blank without one."
+    )
+    next_runs: list[datetime] = Field(
+        ...,
+        description=f"The next {NEXT_RUNS} times the schedule starts a run (UTC); empty without "
+        "a schedule or while it is paused.",
+    )
+    freshness: FreshnessOut
+
+    @staticmethod
+    def resolve_next_runs(profile: SyncProfile) -> list[datetime]:
+        return profile.next_runs(NEXT_RUNS)
+
+    @staticmethod
+    def resolve_freshness(profile: SyncProfile) -> dict[str, Any]:
+        state = profile.freshness
+        return {
+            "status": state.status,
+            "breached": state.breached,
+            "max_staleness_minutes": profile.max_staleness_minutes,
+            "last_success_at": state.last_success_at,
+            "behind_seconds": state.behind_seconds,
+            "due_at": state.due_at,
+        }
 
     @staticmethod
     def resolve_source_endpoint(profile: SyncProfile) -> int | None:
@@ -373,7 +451,11 @@ class ProfilePatch(Schema):
     storage_class: Text = Field(None, max_length=32)
     verify_after: bool = None
     delete_threshold: int = Field(None, ge=0, le=MAX_INT)
-    schedule: Text = Field(None, max_length=100)
+    schedule: Text = Field(None, max_length=100, description="Blank removes the schedule.")
+    schedule_enabled: bool = None
+    max_staleness_minutes: int | None = Field(
+        None, ge=1, le=MAX_STALENESS, description="Null stops tracking freshness."
+    )
 
 
 class ProfileFilter(Schema):
@@ -391,15 +473,25 @@ class PlanOut(Schema):
     sample_to_copy: list[str]
     sample_to_delete: list[str]
     sample_rejected: list[dict[str, str]]
+    predicted_seconds: float | None = Field(
+        ...,
+        description="How long a run copying this would take at the pace of earlier successful "
+        "runs (the profile's, else the team's); null without any.",
+    )
 
 
 @profiles.get("", response={200: list[ProfileOut], **LIST}, summary="List profiles of your teams")
 @paginate
 def list_profiles(request: HttpRequest, filters: ProfileFilter = Query(...)):
-    queryset = SyncProfile.objects.visible_to(request.auth).order_by("team_id", "name", "pk")
+    queryset = _profiles().visible_to(request.auth).order_by("team_id", "name", "pk")
     if filters.team is not None:
         queryset = queryset.filter(team_id=filters.team)
     return queryset
+
+
+def _profiles() -> QuerySet:
+    """Profiles with what `ProfileOut` shows (freshness needs the last success) in one query."""
+    return SyncProfile.objects.with_last_success()
 
 
 @profiles.post("", response={201: ProfileOut, **WRITE}, summary="Create a profile (operators)")
@@ -412,14 +504,14 @@ def create_profile(request: HttpRequest, payload: ProfileIn):
 
 @profiles.get("/{int:profile_id}", response={200: ProfileOut, **READ}, summary="One profile")
 def get_profile(request: HttpRequest, profile_id: int):
-    return object_for(request.auth, SyncProfile.objects.all(), "view", pk=profile_id)
+    return object_for(request.auth, _profiles(), "view", pk=profile_id)
 
 
 @profiles.patch(
     "/{int:profile_id}", response={200: ProfileOut, **WRITE}, summary="Change a profile (operators)"
 )
 def update_profile(request: HttpRequest, profile_id: int, payload: ProfilePatch):
-    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
+    profile = object_for(request.auth, _profiles(), "operate", pk=profile_id)
     changes = payload.dict(exclude_unset=True)
     return services.update_profile(profile, actor=request.auth.user, request=request, **changes)
 
@@ -481,7 +573,9 @@ def preview_profile(
     sample: int = Query(20, ge=0, le=100, description="Keys listed per sample."),
 ):
     profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
-    return services.preview_profile(profile, sample=sample).as_dict()
+    plan = services.preview_profile(profile, sample=sample)
+    forecast = prediction.predict_for(profile, plan.objects_to_copy, plan.bytes_to_copy)
+    return {**plan.as_dict(), "predicted_seconds": forecast.seconds}
 
 
 # --- Jobs -------------------------------------------------------------------------------------
@@ -610,3 +704,190 @@ def list_job_failures(request: HttpRequest, job_id: int, filters: FailureFilter 
 def download_job_manifest(request: HttpRequest, job_id: int):
     job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
     return manifests.download(get_object_or_404(JobManifest.objects.filter(job=job)))
+
+
+# --- Notifications and skipped runs -----------------------------------------------------------
+
+
+class NotificationOut(Schema):
+    id: int
+    profile_id: int
+    channel: Notification.Channel
+    target: str = Field(
+        ...,
+        description="The email address; a webhook URL by scheme and host only, since many "
+        "carry a token in their path (send the whole URL again to change it).",
+    )
+    events: list[Notification.Event]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_target(notification: Notification) -> str:
+        return notification.target_display
+
+
+class NotificationCreatedOut(NotificationOut):
+    secret: str | None = Field(
+        ...,
+        description="Webhooks: the signing secret, in this response only (it is write-only "
+        "from then on). Null for email.",
+    )
+
+    @staticmethod
+    def resolve_secret(notification: Notification) -> str | None:
+        return notification.secret.reveal() if notification.secret else None
+
+
+_EVENTS = ", ".join(f"`{event}`" for event in Notification.Event.values)
+
+
+class NotificationIn(Schema):
+    channel: Notification.Channel
+    target: Text = Field(
+        ..., max_length=2000, description="An email address, or the webhook's http(s) URL."
+    )
+    events: list[Notification.Event] = Field(
+        ..., min_length=1, max_length=20, description=f"Any of {_EVENTS}."
+    )
+    secret: Text = Field(
+        None,
+        max_length=1024,
+        description="Webhooks: the signing secret, at least 16 characters; omitted, one is "
+        "generated. Write-only.",
+        json_schema_extra=WRITE_ONLY,
+    )
+    enabled: bool = True
+
+
+class NotificationPatch(Schema):
+    """Only the fields given change; the channel does not (delete and add instead)."""
+
+    target: Text = Field(None, max_length=2000)
+    events: list[Notification.Event] = Field(None, min_length=1, max_length=20)
+    enabled: bool = None
+    secret: Text = Field(
+        None,
+        max_length=1024,
+        description="Replaces a webhook's signing secret (write-only: not repeated back).",
+        json_schema_extra=WRITE_ONLY,
+    )
+
+
+# The schema names enums by class name, and `Delivery.State` would take the place of `Job.State`.
+DeliveryState = StrEnum("DeliveryState", {value.upper(): value for value in Delivery.State.values})
+
+
+class DeliveryOut(Schema):
+    id: int
+    notification_id: int
+    event: Notification.Event
+    job_id: int | None
+    state: DeliveryState
+    attempts: int
+    status_code: int | None = Field(
+        ..., description="The webhook's last HTTP status; null for email or without an answer."
+    )
+    last_error: str
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(..., description="When a failed one is retried.")
+    delivered_at: datetime | None
+
+
+class SkippedRunOut(Schema):
+    id: int
+    at: datetime
+    reason: str
+    blocking_job_id: int | None = Field(..., description="The job that was still in progress.")
+
+
+@profiles.get(
+    "/{int:profile_id}/notifications",
+    response={200: list[NotificationOut], **READ, **LIST},
+    summary="Who the profile notifies, of which events",
+)
+@paginate
+def list_profile_notifications(request: HttpRequest, profile_id: int):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "view", pk=profile_id)
+    return Notification.objects.filter(profile=profile).order_by("pk")
+
+
+@profiles.post(
+    "/{int:profile_id}/notifications",
+    response={201: NotificationCreatedOut, **WRITE},
+    summary="Notify an email address or a webhook of the profile's events (operators)",
+    description=(
+        "Events: " + _EVENTS + ". A webhook's signing secret is in this response only "
+        "(`Cache-Control: no-store`): keep it, it is never shown again. A target the profile "
+        "already notifies is a 422 on `target`."
+    ),
+)
+def create_profile_notification(
+    request: HttpRequest, response: HttpResponse, profile_id: int, payload: NotificationIn
+):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
+    notification = services.add_notification(
+        profile, actor=request.auth.user, request=request, **payload.dict()
+    )
+    response["Cache-Control"] = NO_STORE
+    return Status(201, notification)
+
+
+@profiles.get(
+    "/{int:profile_id}/skipped-runs",
+    response={200: list[SkippedRunOut], **READ, **LIST},
+    summary="Scheduled runs that did not start, and why, newest first",
+)
+@paginate
+def list_profile_skipped_runs(request: HttpRequest, profile_id: int):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "view", pk=profile_id)
+    return SkippedRun.objects.filter(profile=profile).order_by("-at", "-pk")
+
+
+def _notification(request: HttpRequest, notification_id: int, need: str) -> Notification:
+    queryset = Notification.objects.select_related("profile__team")
+    return object_for(request.auth, queryset, need, pk=notification_id)
+
+
+@notifications.get(
+    "/{int:notification_id}", response={200: NotificationOut, **READ}, summary="One notification"
+)
+def get_notification(request: HttpRequest, notification_id: int):
+    return _notification(request, notification_id, "view")
+
+
+@notifications.patch(
+    "/{int:notification_id}",
+    response={200: NotificationOut, **WRITE},
+    summary="Change a notification's target, events, switch or secret (operators)",
+)
+def update_notification(request: HttpRequest, notification_id: int, payload: NotificationPatch):
+    notification = _notification(request, notification_id, "operate")
+    changes = payload.dict(exclude_unset=True)
+    return services.update_notification(
+        notification, actor=request.auth.user, request=request, **changes
+    )
+
+
+@notifications.delete(
+    "/{int:notification_id}",
+    response={204: None, **WRITE},
+    summary="Stop notifying a target; its delivery log goes too (operators)",
+)
+def delete_notification(request: HttpRequest, notification_id: int):
+    notification = _notification(request, notification_id, "operate")
+    services.delete_notification(notification, actor=request.auth.user, request=request)
+    return Status(204, None)
+
+
+@notifications.get(
+    "/{int:notification_id}/deliveries",
+    response={200: list[DeliveryOut], **READ, **LIST},
+    summary="What was sent to the target and how each delivery went, newest first",
+)
+@paginate(KeysetPagination)
+def list_notification_deliveries(request: HttpRequest, notification_id: int):
+    notification = _notification(request, notification_id, "view")
+    return Delivery.objects.filter(notification=notification)

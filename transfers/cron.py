@@ -162,6 +162,29 @@ def _check_field(field: _Field, value: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Preview:
+    """What a schedule typed into a form means: in words with its next runs, or what is wrong."""
+
+    expression: str
+    words: str = ""
+    next_runs: tuple[datetime, ...] = ()
+    error: str = ""
+
+
+def schedule_preview(text: str, *, count: int = 3, after: datetime | None = None) -> Preview:
+    """`text` (as typed) checked, described and projected; blank means no schedule."""
+    expression = normalise(text)
+    if not expression:
+        return Preview("")
+    try:
+        cron = parse(expression)
+    except InvalidValue as exc:
+        return Preview(expression, error=str(exc))
+    runs = cron.next_runs(count, after=after or datetime.now(tz=UTC))
+    return Preview(cron.expression, cron.describe(), tuple(runs))
+
+
 def validate_schedule(value: str) -> None:
     """Model field validator: blank (no schedule) or a valid cron expression."""
     if not value:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse_lazy
 
 from accounts.models import Team
-from transfers.models import Endpoint, Job, SyncProfile
+from transfers.models import Endpoint, Job, Notification, SyncProfile
 
 
 class PortalForm(forms.Form):
@@ -230,9 +231,39 @@ class ProfileForm(PortalForm):
     schedule = forms.CharField(
         max_length=100,
         required=False,
-        help_text="Cron expression in UTC, e.g. 0 2 * * * for 02:00 every day. "
-        "Blank: runs only when started.",
-        widget=forms.TextInput(attrs={"spellcheck": "false", "placeholder": "0 2 * * *"}),
+        help_text="When runs start by themselves: five cron fields in UTC (minute, hour, day of "
+        "month, month, day of week; Sunday is 0). For example 30 2 * * * runs at 02:30 every "
+        "day, 0 */6 * * * every six hours, 0 7 * * 1-5 at 07:00 on weekdays; @hourly and "
+        "@daily work too. Blank: runs only when someone starts them.",
+        widget=forms.TextInput(
+            attrs={
+                "spellcheck": "false",
+                "autocomplete": "off",
+                "placeholder": "30 2 * * *",
+                # The schedule in words and its next runs appear under the field as one types.
+                "hx-get": reverse_lazy("profile_schedule"),
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#schedule-preview",
+                "hx-swap": "outerHTML",
+            }
+        ),
+    )
+    schedule_enabled = forms.BooleanField(
+        label="Run on the schedule",
+        required=False,
+        initial=True,
+        help_text="Untick to pause the schedule without losing it. A run still in progress when "
+        "the next one is due makes that one skip (the profile page lists skipped runs).",
+    )
+    max_staleness_minutes = forms.IntegerField(
+        label="Freshness target (minutes)",
+        required=False,
+        min_value=1,
+        max_value=366 * 24 * 60,
+        help_text="The destination is at most this many minutes behind: the last successful run "
+        "must have started within it, or the profile shows as stale and its freshness "
+        "notifications are sent, once per breach. Blank: not tracked.",
+        widget=forms.NumberInput(attrs={"placeholder": "e.g. 1500 for a nightly run"}),
     )
 
     SECTIONS = (
@@ -247,7 +278,9 @@ class ProfileForm(PortalForm):
         ("Filters", "Which objects are in scope.", ("include_patterns", "exclude_patterns")),
         ("Performance", "Defaults suit most transfers.", ("workers", "concurrency",
                                                           "part_size_mb", "storage_class")),
-        ("Schedule", "", ("schedule",)),
+        ("Schedule and freshness", "When runs start by themselves, and how far behind the "
+                                   "destination may fall.", ("schedule", "schedule_enabled",
+                                                             "max_staleness_minutes")),
     )  # fmt: skip
 
     def __init__(self, *args, teams=None, endpoints=None, **kwargs):
@@ -285,6 +318,47 @@ class ProfileForm(PortalForm):
         for side in ("source", "destination"):
             initial[f"{side}_endpoint"] = getattr(profile, f"{side}_endpoint_id")
         return initial
+
+
+class NotificationForm(PortalForm):
+    """Add an email or webhook target to a profile; the notification services check it."""
+
+    channel = forms.ChoiceField(
+        label="Send by",
+        choices=Notification.Channel.choices,
+        initial=Notification.Channel.EMAIL,
+        widget=forms.RadioSelect,
+    )
+    target = forms.CharField(
+        label="Email address or webhook URL",
+        max_length=2000,
+        help_text="A webhook gets a signed JSON POST (see the README); its URL is shown by "
+        "scheme and host only from now on, since many carry a token.",
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+    events = forms.MultipleChoiceField(
+        label="Tell about",
+        choices=Notification.Event.choices,
+        initial=[Notification.Event.FAILED, Notification.Event.PARTIAL, Notification.Event.STALE],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    secret = forms.CharField(
+        label="Signing secret (webhooks only)",
+        required=False,
+        strip=False,
+        widget=SECRET_WIDGET,
+        help_text="At least 16 characters, or leave it blank and the portal makes one. "
+        "Either way it is shown once, right after the webhook is added, then never again.",
+    )
+
+    def service_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "channel": data["channel"],
+            "target": data["target"],
+            "events": data["events"],
+            "secret": data["secret"] or None,
+        }
 
 
 class JobFilterForm(PortalForm):

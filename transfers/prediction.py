@@ -67,3 +67,19 @@ def rates_for(*, profile_id: int | None, team_id: int) -> Rates | None:
 
 def predict(rates: Rates | None, objects: int | None, bytes: int | None) -> float | None:
     return rates.predict(objects, bytes) if rates is not None else None
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A predicted duration and the rates it comes from (how many runs, the profile's or the
+    team's), so a page can say what it is based on."""
+
+    seconds: float | None  # None: no earlier run to go by
+    rates: Rates | None
+
+
+def predict_for(profile, objects: int | None, bytes: int | None) -> Forecast:
+    """How long a run of `profile` that copies this much would take (a preview's plan), as the
+    worker will predict it once the run has planned."""
+    rates = rates_for(profile_id=profile.pk, team_id=profile.team_id)
+    return Forecast(predict(rates, objects, bytes), rates)

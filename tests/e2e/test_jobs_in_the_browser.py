@@ -1,7 +1,7 @@
 """Working with the portal in a browser, end to end: a team admin sets up an endpoint and a
-profile on the sandbox S3, previews and runs it and watches it live; an operator cancels a
-running job after its live updates survived a dropped connection; a viewer gets no buttons
-and is refused when posting anyway."""
+scheduled profile with a webhook on the sandbox S3, previews and runs it, watches it live and
+sees it fresh afterwards; an operator cancels a running job after its live updates survived a
+dropped connection; a viewer gets no buttons and is refused when posting anyway."""
 
 from __future__ import annotations
 
@@ -103,8 +103,29 @@ def test_an_admin_sets_up_previews_runs_and_watches_a_job(page, owner, team, s3_
     page.locator("#id_destination_prefix").fill("dst/")
     page.get_by_label("Copy (copy everything, overwrite)").check()
     page.get_by_label("Workers").fill("1")
+    # A nightly schedule, said in words under the field as it is typed, and a freshness target.
+    page.locator("#id_schedule").fill("30 2 * * *")
+    expect(page.locator("#schedule-preview")).to_contain_text("At 02:30 (UTC)")
+    page.locator("#id_max_staleness_minutes").fill("1500")
     page.get_by_role("button", name="Create profile").click()
     expect(page.get_by_role("heading", name="Sandbox copy")).to_be_visible()
+    expect(page.locator("#schedule")).to_contain_text("At 02:30 (UTC)")
+    expect(page.locator("#schedule .next-runs li")).to_have_count(3)
+    expect(page.locator("#freshness")).to_contain_text("No run has succeeded yet")
+
+    # A webhook for failures: its signing secret is shown once, then only the host is.
+    page.get_by_text("Add a notification").click()
+    page.get_by_label("Webhook", exact=True).check()
+    page.get_by_label("Email address or webhook URL").fill("http://127.0.0.1:9/hooks/e2e-token")
+    page.get_by_role("button", name="Add notification").click()
+    expect(page.get_by_role("heading", name="Webhook added")).to_be_visible()
+    signing_secret = page.locator("#webhook-secret").input_value()
+    assert len(signing_secret) >= 32
+    page.get_by_role("link", name="Done").click()
+    expect(page.locator("#notifications")).to_contain_text("http://127.0.0.1:9/…")
+    expect(page.locator("#notifications")).to_contain_text("Run failed, Run partly failed")
+    assert signing_secret not in page.content() and "e2e-token" not in page.content()
+    screenshot(page, "profile-scheduled")
 
     # Preview: what a run would copy, without copying.
     page.get_by_role("button", name="Preview").click()
@@ -131,7 +152,15 @@ def test_an_admin_sets_up_previews_runs_and_watches_a_job(page, owner, team, s3_
     page.reload()
     expect(page.locator("#throughput-chart")).not_to_have_attribute("data-points", "0")
     expect(page.locator("#verification")).to_contain_text(f"All {OBJECTS:,} objects checked match")
+    expect(page.locator("#job-duration")).to_contain_text("took")
     screenshot(page, "job-finished-phone", phone=True)
+
+    # The first success makes the profile fresh; its schedule shows in words on the list.
+    nav(page, "Profiles")
+    row = page.get_by_role("row", name=re.compile("Sandbox copy"))
+    expect(row).to_contain_text("Fresh")
+    expect(row).to_contain_text("At 02:30 (UTC)")
+    screenshot(page, "profiles")
 
     nav(page, "Dashboard")
     expect(page.locator("[data-live-status]")).to_have_attribute("data-status", "live")

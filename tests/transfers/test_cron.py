@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from transfers.cron import normalise, parse, validate_schedule
+from transfers.cron import Preview, normalise, parse, schedule_preview, validate_schedule
 from transfers.engine.errors import InvalidValue
 
 FRIDAY_0350 = datetime(2026, 11, 27, 3, 50, 30, tzinfo=UTC)
@@ -95,3 +95,22 @@ def test_next_runs_cross_months_and_leap_years():
         datetime(2026, 12, 31, 6, 30, tzinfo=UTC),
         datetime(2027, 1, 31, 6, 30, tzinfo=UTC),
     ]
+
+
+def test_a_typed_schedule_is_previewed_in_words_with_its_next_runs():
+    wednesday_1700 = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+    preview = schedule_preview(" 30 6 * * 1-5 ", after=wednesday_1700)
+    assert preview == Preview(
+        "30 6 * * 1-5",
+        "At 06:30, Monday through Friday (UTC)",
+        (
+            datetime(2026, 11, 26, 6, 30, tzinfo=UTC),
+            datetime(2026, 11, 27, 6, 30, tzinfo=UTC),
+            datetime(2026, 11, 30, 6, 30, tzinfo=UTC),  # after the weekend
+        ),
+    )
+    assert schedule_preview("@daily", count=1, after=wednesday_1700).next_runs == (
+        datetime(2026, 11, 26, 0, 0, tzinfo=UTC),
+    )
+    assert schedule_preview("61 * * * *").error.startswith("The minute field '61' is not valid")
+    assert schedule_preview("  ") == Preview("")

@@ -1,10 +1,11 @@
-"""The job pages: the filtered history, one job's report and chart, the failures as CSV, and
-the cancel and retry buttons."""
+"""The job pages: the filtered history, one job's report, chart and predicted against actual
+duration, the failures as CSV, and the cancel and retry buttons."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -75,6 +76,26 @@ def test_the_job_page_shows_progress_failures_and_verification(team, viewer, nig
     assert f"/jobs/{job.pk}/failures.csv" in page
     assert "Retry" not in page and "Cancel job" not in page  # a viewer's page has no buttons
     assert 'data-live="0"' in page  # a finished job's page does not open a socket
+
+
+def test_the_job_page_shows_the_predicted_duration_then_the_actual_one(team, viewer, nightly):
+    client = signed_in(viewer)
+    job = Job.objects.create(team=team, profile=nightly, profile_name="Nightly")
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "no estimate until it has planned" in page
+
+    started = timezone.now() - timedelta(seconds=65)
+    Job.objects.filter(pk=job.pk).update(
+        state="running", started_at=started, objects_total=10, predicted_seconds=120.0
+    )
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert re.search(r"predicted 2 min, running for 1 min \d+ s", page)
+
+    Job.objects.filter(pk=job.pk).update(
+        state="succeeded", finished_at=started + timedelta(seconds=130)
+    )
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "predicted 2 min, took 2 min 10 s" in page
 
 
 def test_the_failures_download_as_csv(team, viewer, nightly):

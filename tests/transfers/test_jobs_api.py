@@ -125,6 +125,23 @@ def test_one_job_shows_everything_but_secrets(api_as, viewer, outsider, profile,
 
 
 @pytest.mark.django_db
+def test_a_job_says_how_long_it_was_predicted_to_take_and_took(api_as, viewer, profile):
+    queued = make_job(profile, "queued")
+    started = timezone.now() - timedelta(seconds=130)
+    done = make_job(
+        profile,
+        started_at=started,
+        finished_at=started + timedelta(seconds=130),
+        predicted_seconds=120.0,
+    )
+    api = api_as(viewer)
+    body = api.get(f"/jobs/{queued.pk}").json()
+    assert (body["predicted_seconds"], body["duration_seconds"]) == (None, None)
+    body = api.get(f"/jobs/{done.pk}").json()
+    assert (body["predicted_seconds"], body["duration_seconds"]) == (120.0, 130.0)
+
+
+@pytest.mark.django_db
 def test_samples_come_oldest_first_and_since_an_instant(api_as, viewer, outsider, profile):
     job = make_job(profile, "running")
     start = timezone.now()

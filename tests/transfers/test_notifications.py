@@ -154,6 +154,7 @@ def test_it_adds_a_webhook_with_an_encrypted_write_only_secret(profile, operator
         ({"target": "http://169.254.169.254/latest"}, "target", "link-local or cloud metadata"),
         ({"target": "http://metadata.google.internal/"}, "target", "cloud metadata service"),
         ({"target": "https://user:pw@hooks.example.com/"}, "target", "credentials"),
+        ({"target": "http://[::1/hook"}, "target", "is not a valid URL"),
         ({"events": []}, "events", "Choose at least one event."),
         ({"events": ["job.exploded"]}, "events", "Unknown event(s) job.exploded"),
         ({"secret": "short"}, "secret", "at least 16 characters"),

@@ -3,7 +3,10 @@ everything it shows, and held to the queries it needs for one."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from tests.transfers.pages import endpoint, failures, finished_job, profile, signed_in
 from transfers.models import Job
@@ -15,10 +18,15 @@ ROWS = 6
 
 @pytest.fixture
 def busy_team(team, owner, other_team):
-    """Several endpoints, profiles (scheduled), finished, failed and running jobs."""
+    """Several endpoints, profiles (scheduled, with freshness targets they miss), succeeded,
+    failed and running jobs."""
+    long_ago = timezone.now() - timedelta(hours=3)
     for n in range(ROWS):
         store = endpoint(team, f"Store {n}")
-        nightly = profile(team, store, f"Nightly {n}", schedule=f"{n} 2 * * *")
+        nightly = profile(
+            team, store, f"Nightly {n}", schedule=f"{n} 2 * * *", max_staleness_minutes=60
+        )
+        finished_job(nightly, started_at=long_ago, finished_at=long_ago + timedelta(seconds=10))
         failed = finished_job(nightly, Job.State.PARTIAL, error="3 objects failed")
         failures(failed, 3)
         Job.objects.create(team=team, profile=nightly, profile_name=nightly.name, state="running")
@@ -30,7 +38,7 @@ def busy_team(team, owner, other_team):
     ("path", "queries"),
     [
         # Every page also asks once whether to show the Audit link (accounts.audit_trail).
-        ("/", 15),
+        ("/", 16),  # + the profiles with a freshness target, for the stale ones
         ("/endpoints/", 10),
         ("/profiles/", 10),
         ("/jobs/", 12),
@@ -44,7 +52,10 @@ def test_a_list_page_makes_a_fixed_number_of_queries(
     with django_assert_max_num_queries(queries):
         response = client.get(path.format(team=busy_team.pk))
     assert response.status_code == 200
-    assert "Not ours" not in response.content.decode()
+    page = response.content.decode()
+    assert "Not ours" not in page
+    if path in ("/", "/profiles/"):  # the freshness badges came from the annotation
+        assert page.count(">Stale</span>") == ROWS
 
 
 def test_a_job_page_with_failures_and_samples_makes_a_fixed_number_of_queries(

@@ -1,5 +1,5 @@
-"""How the pages present numbers and time: sizes, rates, durations, throughput series from
-stored samples, and when a cron schedule fires next."""
+"""How the pages present numbers and time: sizes, rates, durations and throughput series from
+stored samples. (When a schedule fires next: test_cron.py.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from transfers import formatting, throughput
-from transfers.views.schedule import next_run
 
 T0 = datetime(2026, 11, 25, 17, 0, 0, tzinfo=UTC)
 
@@ -66,18 +65,3 @@ def test_a_series_ignores_what_came_before_its_window():
     samples = [(1, T0 - timedelta(seconds=10), 0), (1, T0 + timedelta(seconds=10), 2000)]
     series = throughput.series(samples, start=T0, end=T0 + timedelta(seconds=10), min_width=10)
     assert series["bps"] == [100]  # half of the interval, and its bytes, are in the window
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("0 2 * * *", datetime(2026, 11, 26, 2, 0, tzinfo=UTC)),
-        ("*/15 * * * *", datetime(2026, 11, 25, 17, 15, tzinfo=UTC)),
-        ("30 6 * * 1-5", datetime(2026, 11, 26, 6, 30, tzinfo=UTC)),
-        ("0 0 1 * *", datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),
-        ("61 * * * *", None),
-        ("every night", None),
-    ],
-)
-def test_it_finds_when_a_schedule_fires_next(expression, expected):
-    assert next_run(expression, T0) == expected

@@ -1,12 +1,16 @@
 """The profile pages: operators create and edit profiles with the service's rules shown on
-the fields, preview a run against real S3, run, approve and delete; viewers only read."""
+the fields, schedule them and set freshness targets, preview a run (with how long it would
+take) against real S3, run, approve and delete; viewers only read."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.models import AuditEvent
-from tests.transfers.pages import endpoint, profile, signed_in
+from tests.transfers.pages import endpoint, finished_job, profile, signed_in
 from tests.transfers.support import put_objects, sample_data
 from transfers.models import Job, SyncProfile
 
@@ -82,6 +86,86 @@ def test_an_edit_changes_only_what_changed(team, operator):
     assert set(event.details["after"]) == {"name", "workers"}
 
 
+def test_an_operator_schedules_pauses_and_clears_runs_in_the_form(team, operator):
+    client = signed_in(operator)
+    store = endpoint(team)
+    page = client.get("/profiles/new/").content.decode()
+    assert "30 2 * * * runs at 02:30 every day" in page  # the schedule is explained
+    assert "Freshness target (minutes)" in page and "Run on the schedule" in page
+
+    values = form(store, team=team.pk, schedule="30 2 * * 1-5", schedule_enabled="on")
+    client.post("/profiles/new/", {**values, "max_staleness_minutes": "1500"})
+    nightly = SyncProfile.objects.get()
+    assert (nightly.schedule, nightly.max_staleness_minutes) == ("30 2 * * 1-5", 1500)
+    assert nightly.periodic_task.enabled
+    page = client.get(f"/profiles/{nightly.pk}/").content.decode()
+    assert "At 02:30, Monday through Friday (UTC)" in page
+    assert '<ul class="next-runs">' in page
+    assert "Never run" in page  # tracked, no success yet
+
+    edit = f"/profiles/{nightly.pk}/edit/"
+    page = client.get(edit).content.decode()
+    assert "At 02:30, Monday through Friday (UTC)" in page  # under the field, as typed
+    values = {**values, "max_staleness_minutes": "1500"}
+    values.pop("schedule_enabled")  # unticked
+    assert client.post(edit, values).status_code == 302
+    nightly.refresh_from_db()
+    assert not nightly.schedule_enabled and not nightly.periodic_task.enabled
+    page = client.get(f"/profiles/{nightly.pk}/").content.decode()
+    assert "Paused" in page and "next-runs" not in page  # kept, with no next run
+
+    client.post(edit, {**values, "schedule": "", "max_staleness_minutes": ""})
+    nightly.refresh_from_db()
+    assert (nightly.schedule, nightly.periodic_task, nightly.max_staleness_minutes) == (
+        "",
+        None,
+        None,
+    )
+    page = client.get(f"/profiles/{nightly.pk}/").content.decode()
+    assert "No schedule: manual runs only." in page and "No freshness target" in page
+
+
+def test_a_schedule_the_service_refuses_comes_back_on_its_field(team, operator):
+    client = signed_in(operator)
+    response = client.post(
+        "/profiles/new/", form(endpoint(team), team=team.pk, schedule="0 2 31 2 *")
+    )
+    assert response.status_code == 422
+    assert "never runs" in response.context["form"].errors["schedule"][0]
+    assert not SyncProfile.objects.exists()
+
+
+def test_the_form_says_what_a_schedule_means_as_it_is_typed(team, operator):
+    client = signed_in(operator)
+    page = client.get("/profiles/new/").content.decode()
+    assert 'hx-get="/profiles/schedule/"' in page and 'id="schedule-preview"' in page
+
+    page = client.get("/profiles/schedule/", {"schedule": "0 */6 * * *"}).content.decode()
+    assert page.lstrip().startswith('<div id="schedule-preview"')
+    assert "Every 6 hours (UTC)" in page and page.count("<time") == 3
+    page = client.get("/profiles/schedule/", {"schedule": "0 25 * * *"}).content.decode()
+    assert "The hour field &#x27;25&#x27; is not valid" in page
+    page = client.get("/profiles/schedule/", {"schedule": ""}).content.decode()
+    assert "runs start only when someone starts them" in page
+
+
+def test_the_list_shows_freshness_and_schedules_in_words(team, viewer):
+    client = signed_in(viewer)
+    store = endpoint(team)
+    long_ago = timezone.now() - timedelta(hours=3)
+    stale = profile(team, store, "Hourly", schedule="0 * * * *", max_staleness_minutes=90)
+    finished_job(stale, started_at=long_ago, finished_at=long_ago + timedelta(seconds=10))
+    fresh = profile(team, store, "Nightly", schedule="30 2 * * *", max_staleness_minutes=1500)
+    finished_job(fresh)
+    profile(team, store, "Paused", schedule="0 3 * * *", schedule_enabled=False)
+    profile(team, store, "Manual")
+
+    page = client.get("/profiles/").content.decode()
+    assert ">Stale</span>" in page and ">Fresh</span>" in page
+    assert "Every hour (UTC)" in page and "At 02:30 (UTC)" in page and "At 03:00 (UTC)" in page
+    assert page.count("next <time") == 2 and "Paused" in page  # a paused one has no next run
+
+
 def test_running_starts_a_job_and_a_second_run_is_refused(team, operator):
     client = signed_in(operator)
     nightly = profile(team, endpoint(team))
@@ -114,6 +198,12 @@ def test_the_preview_shows_what_a_run_would_do(team, operator, s3_a):
     assert page.lstrip().startswith('<div id="preview"')
     assert 'data-preview="copy">12<' in page and 'data-preview="delete">1<' in page
     assert "gone.bin" in page and "dir0/object-00000.bin" in page
+    assert 'data-preview="predicted">—<' in page and "no earlier run to go by" in page
+
+    finished_job(mirror)  # 10 objects (10 MiB) in 10 s: one object a second
+    page = client.post(f"/profiles/{mirror.pk}/preview/").content.decode()
+    assert 'data-preview="predicted">12 s<' in page
+    assert "at the pace of its last 1 successful run" in page
 
 
 def test_a_preview_of_an_unreachable_endpoint_explains_why(team, operator):

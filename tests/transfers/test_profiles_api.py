@@ -1,12 +1,16 @@
-"""The profiles API: viewers read, operators create, change, run and preview; a run with an
-Idempotency-Key is started once however often it is sent."""
+"""The profiles API: viewers read, operators create, change, schedule, run and preview (with
+how long a run would take); a run with an Idempotency-Key is started once however often it is
+sent; scheduled runs that could not start are listed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from accounts.models import AuditEvent
-from transfers.models import Endpoint, Job, SyncProfile
+from transfers.models import Endpoint, Job, SkippedRun, SyncProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -98,6 +102,79 @@ def test_a_profile_must_make_sense(api_as, operator, team, endpoint, other_team)
     assert response.status_code == 422
     fields = {error["field"] for error in response.json()["errors"]}
     assert fields == {"source_endpoint", "destination_bucket"}  # then the service's rules
+
+
+def test_schedules_and_freshness_targets_are_set_shown_paused_and_cleared(
+    api_as, operator, team, endpoint
+):
+    api = api_as(operator)
+    fields = profile_fields(team, endpoint, schedule="@daily", max_staleness_minutes=1500)
+    created = api.post("/profiles", fields).json()
+    assert (created["schedule"], created["schedule_enabled"]) == ("0 0 * * *", True)
+    assert created["schedule_description"] == "At 00:00 (UTC)"
+    assert len(created["next_runs"]) == 3 and created["next_runs"][0].endswith("T00:00:00Z")
+    assert created["freshness"] == {
+        "status": "never_run",
+        "breached": False,
+        "max_staleness_minutes": 1500,
+        "last_success_at": None,
+        "behind_seconds": None,
+        "due_at": None,
+    }
+    profile = SyncProfile.objects.get(pk=created["id"])
+    assert profile.periodic_task.enabled
+
+    started = timezone.now() - timedelta(hours=30)
+    Job.objects.create(
+        team=team, profile=profile, profile_name="hourly", state="succeeded", started_at=started
+    )
+    body = api.get(f"/profiles/{profile.pk}").json()
+    assert (body["freshness"]["status"], body["freshness"]["breached"]) == ("stale", True)
+    assert body["freshness"]["behind_seconds"] >= 30 * 3600
+
+    paused = api.patch(f"/profiles/{profile.pk}", {"schedule_enabled": False}).json()
+    assert (paused["schedule"], paused["next_runs"]) == ("0 0 * * *", [])
+    cleared = api.patch(f"/profiles/{profile.pk}", {"schedule": "", "max_staleness_minutes": None})
+    assert cleared.status_code == 200
+    body = cleared.json()
+    assert (body["schedule_description"], body["freshness"]["status"]) == ("", "untracked")
+    profile.refresh_from_db()
+    assert (profile.periodic_task, profile.max_staleness_minutes) == (None, None)
+    event = AuditEvent.objects.filter(action="profile.updated").order_by("id").last()
+    assert event.details["after"] == {"schedule": "", "max_staleness_minutes": None}
+
+
+def test_a_bad_schedule_or_target_is_refused_on_its_field(api_as, operator, profile):
+    api = api_as(operator)
+    response = api.patch(f"/profiles/{profile.pk}", {"schedule": "0 2 * * 1 extra"})
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "schedule" and "five fields" in error["message"]
+    response = api.patch(f"/profiles/{profile.pk}", {"max_staleness_minutes": 0})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "max_staleness_minutes"
+    assert api.patch(f"/profiles/{profile.pk}", {"schedule_enabled": None}).status_code == 422
+
+
+def test_skipped_runs_are_listed_newest_first(api_as, viewer, outsider, profile):
+    blocking = Job.objects.create(
+        team=profile.team, profile=profile, profile_name="nightly", state="running"
+    )
+    now = timezone.now()
+    for minutes in (30, 10):
+        SkippedRun.objects.create(
+            team=profile.team,
+            profile=profile,
+            at=now - timedelta(minutes=minutes),
+            reason="The profile nightly has a job in progress.",
+            blocking_job=blocking,
+        )
+    body = api_as(viewer).get(f"/profiles/{profile.pk}/skipped-runs").json()
+    assert body["count"] == 2
+    first, second = body["items"]
+    assert first["at"] > second["at"] and first["blocking_job_id"] == blocking.pk
+    assert "job in progress" in first["reason"]
+    assert api_as(outsider).get(f"/profiles/{profile.pk}/skipped-runs").status_code == 404
 
 
 def test_an_update_records_before_and_after(api_as, operator, profile):
@@ -209,7 +286,23 @@ def test_a_preview_lists_real_buckets_and_moves_nothing(api_as, operator, team, 
     plan = response.json()
     assert (plan["route"], plan["objects_to_copy"], plan["bytes_to_copy"]) == ("server_side", 2, 3)
     assert (plan["objects_to_delete"], plan["sample_to_copy"]) == (1, ["a.csv"])
+    assert plan["predicted_seconds"] is None  # nothing to go by yet
     assert not Job.objects.exists()
+
+    # An earlier run of the team moved 4 objects (12 bytes) in 8 s: at that pace the plan's 2
+    # objects take 4 s (its 3 bytes would take 2 s; the slower of the two counts).
+    started = timezone.now() - timedelta(seconds=8)
+    Job.objects.create(
+        team=team,
+        profile_name="earlier",
+        state="succeeded",
+        objects_done=4,
+        bytes_done=12,
+        started_at=started,
+        finished_at=started + timedelta(seconds=8),
+    )
+    plan = api_as(operator).post(f"/profiles/{profile.pk}/preview").json()
+    assert plan["predicted_seconds"] == 4.0
 
 
 def test_an_unreachable_endpoint_makes_a_preview_a_502(api_as, operator, profile, endpoint):

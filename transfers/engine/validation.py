@@ -166,7 +166,10 @@ def _checked_http_url(
     the = "The " + noun.split(" ", 1)[1]
     if CONTROL_CHARACTERS.search(url) or " " in url:
         raise InvalidValue(f"{noun} cannot contain spaces or control characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "http://[::1"
+        raise InvalidValue(f"{noun} is not a valid URL.") from None
     if parts.scheme not in ("http", "https"):
         raise InvalidValue(f"{noun} starts with http:// or https://.")
     if parts.username or parts.password:

@@ -21,6 +21,12 @@ from transfers.views.jobs import (
     job_manifest,
     job_retry,
 )
+from transfers.views.notifications import (
+    notification_add,
+    notification_delete,
+    notification_enabled,
+    profile_deliveries,
+)
 from transfers.views.profiles import (
     profile_create,
     profile_delete,
@@ -29,6 +35,7 @@ from transfers.views.profiles import (
     profile_list,
     profile_preview,
     profile_run,
+    profile_schedule,
 )
 
 __all__ = [
@@ -47,11 +54,16 @@ __all__ = [
     "job_list",
     "job_manifest",
     "job_retry",
+    "notification_add",
+    "notification_delete",
+    "notification_enabled",
     "profile_create",
     "profile_delete",
+    "profile_deliveries",
     "profile_detail",
     "profile_edit",
     "profile_list",
     "profile_preview",
     "profile_run",
+    "profile_schedule",
 ]

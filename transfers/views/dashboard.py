@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from transfers import throughput
+from transfers.freshness import freshness
 from transfers.models import Job, JobSample, SyncProfile
 from transfers.views._common import TeamRights
-from transfers.views.schedule import next_run
 
 CHART_WINDOW = timedelta(minutes=10)
 RECENT_FAILURES = timedelta(days=7)
@@ -47,6 +47,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         .select_related("team")
         .order_by("-finished_at")[:5],
         "due": _due_soon(user, now),
+        "stale": _stale(user, now),
         "today": {
             **finished_today,
             "bytes_active": sum(job.bytes_done for job in running),
@@ -59,18 +60,36 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _due_soon(user, now: datetime) -> list[dict]:
+    """Scheduled profiles by their next run; paused schedules are not due."""
     scheduled = (
         SyncProfile.objects.visible_to(user)
         .exclude(schedule="")
+        .filter(schedule_enabled=True)
         .select_related("team")
-        .only("id", "name", "schedule", "team__name")[:SCHEDULED_LIMIT]
+        .only("id", "name", "schedule", "schedule_enabled", "team__name")[:SCHEDULED_LIMIT]
     )
     due = [
-        {"profile": profile, "next_run": next_run(profile.schedule, now)} for profile in scheduled
+        {"profile": profile, "next_run": next(iter(profile.next_runs(1, after=now)), None)}
+        for profile in scheduled
     ]
     never = datetime.max.replace(tzinfo=UTC)
     due.sort(key=lambda item: item["next_run"] or never)
     return due[:DUE_SOON]
+
+
+def _stale(user, now: datetime) -> list[SyncProfile]:
+    """Profiles that miss their freshness target now, furthest behind first (one query)."""
+    tracked = (
+        SyncProfile.objects.visible_to(user)
+        .filter(max_staleness_minutes__isnull=False)
+        .with_last_success()
+        .select_related("team")
+        .only("id", "name", "max_staleness_minutes", "created_at", "team__name")
+    )
+    stale = [profile for profile in tracked if freshness(profile, now).breached]
+    never = datetime.min.replace(tzinfo=UTC)
+    stale.sort(key=lambda profile: profile.last_success_at or never)
+    return stale
 
 
 def _aggregate_throughput(jobs, now: datetime) -> dict:

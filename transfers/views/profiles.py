@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,8 +14,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Team
 from syncportal.errors import DomainError
-from transfers import services
-from transfers.forms import ProfileForm
+from transfers import prediction, services
+from transfers.cron import schedule_preview
+from transfers.forms import NotificationForm, ProfileForm
 from transfers.models import Endpoint, Job, SyncProfile
 from transfers.views._common import (
     OPERATE,
@@ -45,10 +46,12 @@ def with_last_job(profiles):
 
 @login_required
 def profile_list(request: HttpRequest) -> HttpResponse:
+    # Freshness, schedules in words and next runs come from the annotations and Python: no
+    # query per row.
     profiles = with_last_job(
-        SyncProfile.objects.visible_to(request.user).select_related(
-            "team", "source_endpoint", "destination_endpoint"
-        )
+        SyncProfile.objects.visible_to(request.user)
+        .with_last_success()
+        .select_related("team", "source_endpoint", "destination_endpoint")
     )
     labels = dict(Job.State.choices)
     return render(
@@ -58,27 +61,36 @@ def profile_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# What the profile page shows: with the start of its last success, for the freshness badge.
+SHOWN = SyncProfile.objects.with_last_success().select_related(
+    "team", "source_endpoint", "destination_endpoint"
+)
+
+
 @login_required
 def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = visible_object(
-        request,
-        SyncProfile.objects.select_related("team", "source_endpoint", "destination_endpoint"),
-        pk=pk,
-    )
-    return _detail(request, profile)
+    return render_profile(request, visible_object(request, SHOWN, pk=pk))
 
 
-def _detail(request, profile, *, preview=None, preview_error="", status=200) -> HttpResponse:
+def render_profile(
+    request, profile, *, notification_form=None, status=200, **extra
+) -> HttpResponse:
+    """The profile page. `extra`: a preview's result; `notification_form`: the add form of a
+    refused POST, with its errors, in place of a blank one."""
     jobs = profile.jobs.select_related("triggered_by").order_by("-created_at", "-id")
     recent = list(jobs[:RECENT_JOBS])
     active = next((job for job in recent if job.is_active), None) or jobs.active().first()
+    can = TeamRights(request.user)
+    prefetch_related_objects([profile], "notifications")
+    if notification_form is None and profile.team_id in can.operate:
+        notification_form = NotificationForm()
     context = {
         "profile": profile,
         "jobs": recent,
         "active_job": active,
-        "can": TeamRights(request.user),
-        "preview": preview,
-        "preview_error": preview_error,
+        "can": can,
+        "notification_form": notification_form,
+        **extra,
     }
     return render(request, "transfers/profile_detail.html", context, status=status)
 
@@ -125,7 +137,16 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _form(request, form, **context) -> HttpResponse:
     status = 422 if form.errors else 200
+    context["schedule"] = schedule_preview(form["schedule"].value() or "")
     return render(request, "transfers/profile_form.html", {"form": form, **context}, status=status)
+
+
+@login_required
+def profile_schedule(request: HttpRequest) -> HttpResponse:
+    """The form's schedule in words with its next runs (or what is wrong with it), as the user
+    types; htmx swaps it in under the field. It reads nothing but the expression."""
+    text = request.GET.get("schedule", "")[:100]
+    return render(request, "transfers/_schedule_preview.html", {"schedule": schedule_preview(text)})
 
 
 @login_required
@@ -162,20 +183,20 @@ def profile_run(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def profile_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """List both sides now and show what a run would copy and delete; moves nothing."""
-    profile = object_to_change(
-        request,
-        SyncProfile.objects.select_related("team", "source_endpoint", "destination_endpoint"),
-        OPERATE,
-        pk=pk,
-    )
-    preview, error = None, ""
+    profile = object_to_change(request, SHOWN, OPERATE, pk=pk)
+    result = _preview(profile)
+    if is_htmx(request):
+        return render(request, "transfers/_preview.html", {"profile": profile, **result})
+    return render_profile(request, profile, **result)
+
+
+def _preview(profile: SyncProfile) -> dict:
+    """The plan of a run now and how long it would take, or why there is none."""
     try:
         preview = services.preview_profile(profile)
     except DomainError as exc:
-        error = exc.message
+        return {"preview_error": exc.message}
     except ValidationError as exc:
-        error = " ".join(exc.messages)
-    if is_htmx(request):
-        context = {"profile": profile, "preview": preview, "preview_error": error}
-        return render(request, "transfers/_preview.html", context)
-    return _detail(request, profile, preview=preview, preview_error=error)
+        return {"preview_error": " ".join(exc.messages)}
+    objects, size = preview.objects_to_copy, preview.bytes_to_copy
+    return {"preview": preview, "predicted": prediction.predict_for(profile, objects, size)}
