@@ -9,6 +9,8 @@ send messages about the same job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime
 import functools
 import logging
 import threading
@@ -89,7 +91,9 @@ def message(
     eta_seconds: float | None = None,
     error: str = "",
     seq: int | None = None,
+    completed_between: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
+    first, last = (_iso(at) for at in completed_between or (None, None))
     return {
         "type": MESSAGE_TYPE,
         "seq": next_seq(job_id) if seq is None else seq,
@@ -102,8 +106,16 @@ def message(
         "eta_seconds": eta_seconds,
         "final": state in Job.FINISHED_STATES,
         "error": error,
+        "first_completed_at": first,
+        "last_completed_at": last,
         "at": timezone.now().isoformat(),
     }
+
+
+def _iso(unix_seconds: float | None) -> str | None:
+    if unix_seconds is None:
+        return None
+    return datetime.datetime.fromtimestamp(unix_seconds, tz=datetime.UTC).isoformat()
 
 
 def message_for_job(job: Job, *, seq: int | None = None) -> dict[str, Any]:
@@ -189,6 +201,14 @@ class ProgressPublisher:
         if progress.final:
             return  # the task sends the final message once the outcome is stored
         with self._condition:
+            pending = self._latest
+            if pending is not None and pending.first_completed_at is not None:
+                # The pending snapshot is replaced unsent: its completions count in this one.
+                progress = dataclasses.replace(
+                    progress,
+                    first_completed_at=pending.first_completed_at,
+                    last_completed_at=progress.last_completed_at or pending.last_completed_at,
+                )
             self._latest = progress
             self._condition.notify()
 
@@ -233,6 +253,11 @@ class ProgressPublisher:
             counters=_counters(progress),
             throughput_bps=progress.throughput_bps,
             eta_seconds=progress.eta_seconds,
+            completed_between=(
+                (progress.first_completed_at, progress.last_completed_at)
+                if progress.first_completed_at is not None
+                else None
+            ),
         )
         loop.run_until_complete(_send(layer, payload))
 

@@ -57,6 +57,50 @@ def test_a_phase_change_is_published_at_once():
     assert [s.phase for s in seen] == [Phase.PLANNING, Phase.COPYING, Phase.VERIFYING]
 
 
+def test_each_snapshot_names_the_completions_it_is_first_to_count():
+    clock, seen = FakeClock(), []
+    tracker = ProgressTracker(seen.append, interval=0.25, clock=clock)
+    tracker.set_phase(Phase.COPYING)
+    assert seen[-1].first_completed_at is None and seen[-1].last_completed_at is None
+
+    before = time.time()
+    clock.now += 0.3
+    tracker.add(objects=1, bytes=10)  # sent at once: the interval has passed
+    tracker.add(objects=1, bytes=10)  # held back by the throttle
+    tracker.add(bytes=5)  # bytes of an object still copying: not a completion
+    clock.now += 0.3
+    tracker.add(objects=1, bytes=10)
+    after = time.time()
+
+    first, second = seen[-2], seen[-1]
+    assert before <= first.first_completed_at == first.last_completed_at <= after
+    assert first.last_completed_at <= second.first_completed_at <= second.last_completed_at
+    assert second.objects_done == 3
+    clock.now += 0.3
+    tracker.add(bytes=1)
+    assert seen[-1].first_completed_at is None, "no new completion in this one"
+
+
+def test_the_publisher_keeps_the_completions_of_a_snapshot_it_replaces_unsent():
+    from transfers.engine.progress import Progress
+    from transfers.progress import ProgressPublisher
+
+    def snapshot(seq, first, last):
+        return Progress(
+            seq=seq, phase=Phase.COPYING, objects_total=9, bytes_total=9, objects_done=seq,
+            bytes_done=seq, objects_failed=0, objects_skipped=0, objects_deleted=0,
+            throughput_bps=1, eta_seconds=None, elapsed_seconds=1.0,
+            first_completed_at=first, last_completed_at=last,
+        )  # fmt: skip
+
+    publisher = ProgressPublisher(1, 1, "owner")  # not started: nothing takes the snapshots
+    publisher(snapshot(1, 10.0, 11.0))
+    publisher(snapshot(2, None, None))
+    publisher(snapshot(3, 12.0, 13.0))
+    pending = publisher._latest
+    assert (pending.seq, pending.first_completed_at, pending.last_completed_at) == (3, 10.0, 13.0)
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_ten_thousand_object_job_completes_with_monotonic_progress(
@@ -104,6 +148,10 @@ def test_a_ten_thousand_object_job_completes_with_monotonic_progress(
     assert [STATE_ORDER.index(s) for s in states] == sorted(STATE_ORDER.index(s) for s in states)
     assert messages[-1]["objects_done"] == count and messages[-1]["state"] == "succeeded"
     assert any(m["phase"] == "copying" and 0 < m["objects_done"] < count for m in messages)
+    stamped = [m for m in messages if m["first_completed_at"]]
+    assert stamped and all(
+        m["first_completed_at"] <= m["last_completed_at"] <= m["at"] for m in stamped
+    )
     assert len(messages) < elapsed * 6  # a few a second, not one per object
     samples = list(job.samples.values_list("t", "objects_done"))
     assert len(samples) >= 2 and samples == sorted(samples)

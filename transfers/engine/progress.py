@@ -38,6 +38,10 @@ class Progress:
     eta_seconds: float | None
     elapsed_seconds: float
     final: bool = False
+    # Wall-clock times (Unix seconds) of the earliest and the latest object completion this
+    # snapshot is the first to count; None when it counts no new completion.
+    first_completed_at: float | None = None
+    last_completed_at: float | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -73,6 +77,8 @@ class ProgressTracker:
         self.objects_failed = 0
         self.objects_skipped = 0
         self.objects_deleted = 0
+        self._first_completed_at: float | None = None
+        self._last_completed_at: float | None = None
 
     def set_phase(self, phase: str) -> None:
         with self._lock:
@@ -91,6 +97,10 @@ class ProgressTracker:
             self.bytes_done += bytes
             self.objects_failed += failed
             self.objects_deleted += deleted
+            if objects:
+                self._last_completed_at = time.time()
+                if self._first_completed_at is None:
+                    self._first_completed_at = self._last_completed_at
             if self._clock() - self._last_emit >= self._interval:
                 self._emit()
 
@@ -116,6 +126,8 @@ class ProgressTracker:
                 eta_seconds=eta,
                 elapsed_seconds=round(now - self._started, 3),
                 final=final,
+                first_completed_at=self._first_completed_at,
+                last_completed_at=self._last_completed_at,
             )
 
     def finish(self, phase: str = Phase.DONE) -> Progress:
@@ -150,6 +162,7 @@ class ProgressTracker:
         self.seq += 1
         self._last_emit = self._clock()
         snapshot = self.snapshot(final=final)
+        self._first_completed_at = self._last_completed_at = None
         if self._callback is not None:
             self._callback(snapshot)
         return snapshot
