@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -113,12 +114,20 @@ def test_a_cancel_stops_the_process_group_promptly(s3_a):
 
 def test_a_process_that_ignores_term_is_killed_after_the_grace(tmp_path):
     stubborn = tmp_path / "stubborn"
-    stubborn.write_text("#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n")
+    trapped = tmp_path / "trapped"
+    stubborn.write_text(f"#!/bin/sh\ntrap '' TERM\ntouch {trapped}\nwhile :; do sleep 1; done\n")
     stubborn.chmod(stubborn.stat().st_mode | stat.S_IXUSR)
     config = EndpointConfig(url="", access_key_id="a", secret_access_key="s")
     cancel = threading.Event()
     batch = S5cmdBatch(str(stubborn), config, workers=1, kill_grace=0.5)
-    cancel.set()
+
+    def cancel_once_term_is_ignored():  # a TERM before the trap is set would simply kill it
+        deadline = time.monotonic() + 10
+        while not trapped.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cancel.set()
+
+    threading.Thread(target=cancel_once_term_is_ignored, daemon=True).start()
 
     outcome = batch.run([], on_success=print, on_error=lambda m: True, cancel=cancel)
 
