@@ -32,7 +32,8 @@ MiB = 1024 * 1024
 def test_it_stops_the_transfer_and_aborts_incomplete_uploads(
     route, celery_worker, team, operator, s3_a, s3_b, endpoint_a, endpoint_b, local_dir
 ):
-    objects = {f"big-{n}.bin": os.urandom(16 * MiB) for n in range(8)}
+    # Enough that a cancel one poll (1 s) after the first part still lands mid-way.
+    objects = {f"big-{n}.bin": os.urandom(16 * MiB) for n in range(24)}
     if route == "upload":
         write_files(local_dir, objects)
         source = {"source_path": str(local_dir)}
