@@ -144,7 +144,7 @@ class Relay:
         in_flight = threading.Semaphore(self.concurrency)
         futures = []
 
-        def upload(number: int, data: bytes, reserved: int) -> dict:
+        def upload(number: int, data: bytearray, reserved: int) -> dict:
             try:
                 response = self.destination_client.upload_part(
                     **target,
@@ -192,12 +192,18 @@ class Relay:
         return digest.hexdigest()
 
 
-def _read_exactly(body, size: int) -> bytes:
-    chunks, received = [], 0
-    while received < size:
-        chunk = body.read(min(size - received, 1 << 20))
-        if not chunk:
-            raise IntegrityError(f"the source stream ended after {received} of {size} bytes")
-        chunks.append(chunk)
-        received += len(chunk)
-    return b"".join(chunks)
+def _read_exactly(body, size: int) -> bytearray:
+    """`size` bytes of the stream in one buffer allocated once: joining chunks would hold the
+    part twice for a moment, and the budget counts it once."""
+    buffer = bytearray(size)
+    view, received = memoryview(buffer), 0
+    try:
+        while received < size:
+            chunk = body.read(min(size - received, 1 << 20))
+            if not chunk:
+                raise IntegrityError(f"the source stream ended after {received} of {size} bytes")
+            view[received : received + len(chunk)] = chunk
+            received += len(chunk)
+    finally:
+        view.release()
+    return buffer
