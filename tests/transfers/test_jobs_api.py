@@ -322,7 +322,8 @@ def test_a_mirror_runs_pauses_is_approved_and_leaves_a_manifest(
 def test_cancelling_a_running_job_stops_it_and_a_retry_finishes_it(
     celery_worker, api_as, operator, team, s3_a, local_dir
 ):
-    objects = {f"big-{n}.bin": os.urandom(16 * MiB) for n in range(8)}
+    # Enough that the cancel, noticed within a second, lands mid-way.
+    objects = {f"big-{n}.bin": os.urandom(16 * MiB) for n in range(24)}
     write_files(local_dir, objects)
     endpoint = s3_a.endpoint(team, "Provider A")
     client, bucket = s3_a.client(), s3_a.bucket("dst")
