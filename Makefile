@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format check-deploy install clean bench help
@@ -51,6 +52,15 @@ check-deploy: $(STAMP)
 	DATABASE_URL=postgres://syncportal@db.example.com:5432/syncportal \
 	REDIS_URL=redis://redis.example.com:6379/0 \
 	$(PY) manage.py check --deploy --fail-level WARNING
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/syncportal_bench,
+# dropped and recreated); uses wrk for HTTP load when installed (apt-get install wrk).
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf var/test.sqlite3* var/staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,663 @@
+"""The six scenarios. Each returns a JSON-able dict of its measurements and target verdicts;
+each checks that every contender really did the work (object counts and sizes at the
+destination) before its time counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from bench import baselines
+from bench.measure import Summary, TreeMonitor, percentile
+from bench.portal import Portal
+from bench.servers import Dataset, S3Server, human_bytes, seed
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    repeats: int
+    transfer: tuple[Dataset, ...]
+    relay: Dataset
+    memory: tuple[Dataset, ...]
+    api_jobs: int
+    api_clients: int
+    api_seconds: int
+    concurrent_jobs: int
+    progress: Dataset
+
+
+FULL = Sizes(
+    repeats=3,
+    transfer=(Dataset("small", 2000, 64 * 1024), Dataset("large", 4, 256 * MB)),
+    relay=Dataset("relay", 8, 128 * MB),
+    memory=(Dataset("mem-10k", 10_000, 1024), Dataset("mem-100k", 100_000, 1024)),
+    api_jobs=10_000,
+    api_clients=50,
+    api_seconds=30,
+    concurrent_jobs=200,
+    progress=Dataset("progress", 5000, 16 * 1024),
+)
+QUICK = Sizes(
+    repeats=1,
+    transfer=(Dataset("small", 300, 64 * 1024), Dataset("large", 2, 64 * MB)),
+    relay=Dataset("relay", 4, 32 * MB),
+    memory=(Dataset("mem-1k", 1000, 1024), Dataset("mem-5k", 5000, 1024)),
+    api_jobs=10_000,
+    api_clients=50,
+    api_seconds=8,
+    concurrent_jobs=50,
+    progress=Dataset("progress", 1000, 16 * 1024),
+)
+
+
+@dataclass
+class Context:
+    portal: Portal
+    a: S3Server  # the first provider
+    b: S3Server  # the second provider (relay only)
+    scratch: Path
+    sizes: Sizes
+    log: callable
+
+
+def check_copy(server: S3Server, bucket: str, prefix: str, expected: dict[str, int]) -> None:
+    """The destination holds exactly the expected keys with the expected sizes."""
+    found = server.listing(bucket, prefix)
+    if found != expected:
+        missing = len(set(expected) - set(found))
+        wrong = sum(1 for k, v in expected.items() if k in found and found[k] != v)
+        raise RuntimeError(
+            f"s3://{bucket}/{prefix}: {len(found)} objects, {missing} missing, {wrong} wrong size"
+        )
+
+
+def same_bytes(a: S3Server, a_bucket: str, a_key: str, b: S3Server, b_bucket: str, b_key: str):
+    def digest(server, bucket, key):
+        body = server.client().get_object(Bucket=bucket, Key=key)["Body"]
+        hasher = hashlib.sha256()
+        for chunk in iter(lambda: body.read(MB), b""):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+
+    if digest(a, a_bucket, a_key) != digest(b, b_bucket, b_key):
+        raise RuntimeError(f"s3://{b_bucket}/{b_key} differs from its source")
+
+
+def _worker_branch(ctx: Context) -> TreeMonitor:
+    return TreeMonitor(ctx.portal.worker.pid, branches=True)
+
+
+def phase_timeline(portal: Portal, profile_id: int) -> dict[str, float]:
+    """One job watched through the dashboard socket: seconds from the API call to the first
+    message of each phase, to the final message, and to the API answering it finished."""
+    from websockets.sync.client import connect
+
+    url = portal.url.replace("http://", "ws://") + "/ws/dashboard/"
+    headers = {"Cookie": portal.session_cookie(), "Origin": portal.url}
+    marks: dict[str, float] = {}
+    socket = connect(url, additional_headers=headers, open_timeout=10)
+    with socket, portal.client() as api_client:
+        started = time.perf_counter()
+        job = portal.start_job(api_client, profile_id)
+        marks["API answered (job queued)"] = time.perf_counter() - started
+        while True:
+            message = json.loads(socket.recv(timeout=600))
+            if message.get("job") != job["id"]:
+                continue
+            at = time.perf_counter() - started
+            label = "finished" if message["final"] else message["phase"]
+            marks.setdefault(label, at)
+            if message["final"]:
+                break
+        portal.wait_job(api_client, job["id"])
+        marks["seen finished by polling the API"] = time.perf_counter() - started
+    return marks
+
+
+# --- 1. Transfer time --------------------------------------------------------------------------
+
+
+def transfer(ctx: Context) -> dict:
+    portal, server = ctx.portal, ctx.a
+    portal.start_worker(concurrency=2)
+    endpoint = portal.endpoint("bench-a", server.url)
+    server.create_bucket("dst")
+    results = {}
+    for dataset in ctx.sizes.transfer:
+        expected = seed(server, "src", dataset, ctx.scratch)
+        src, dst = f"s3://src/{dataset.name}/", f"s3://dst/{dataset.name}/"
+        profiles = {
+            verify: portal.profile(
+                f"transfer {dataset.name} verify={verify}",
+                endpoint,
+                src,
+                endpoint,
+                dst,
+                verify_after=verify,
+            ).pk
+            for verify in (True, False)
+        }
+        contenders = {
+            "SyncPortal job": lambda p=profiles[True]: portal.run(p).seconds,
+            "SyncPortal job, no verification": lambda p=profiles[False]: portal.run(p).seconds,
+            "raw s5cmd cp": lambda s=src, d=dst: baselines.raw_s5cmd(server, s, d).seconds,
+            "aws s3 sync": lambda s=src, d=dst: baselines.aws_sync(server, s, d).seconds,
+            "traditional (download, then upload)": lambda s=src, d=dst: (
+                baselines.traditional(
+                    server, s, server, d, Path(tempfile.mkdtemp(dir=ctx.scratch))
+                ).seconds
+            ),
+        }
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        for repeat in range(ctx.sizes.repeats):
+            names = list(contenders)
+            random.Random(repeat).shuffle(names)  # spread drift over every contender
+            for name in names:
+                server.empty_bucket("dst")
+                seconds = contenders[name]()
+                check_copy(server, "dst", f"{dataset.name}/", expected)
+                times[name].append(seconds)
+                ctx.log(f"  {dataset.name} #{repeat + 1} {name}: {seconds:.2f} s")
+        server.empty_bucket("dst")
+        timeline = phase_timeline(portal, profiles[True])
+        check_copy(server, "dst", f"{dataset.name}/", expected)
+        ctx.log(f"  {dataset.name} timeline: {timeline}")
+        summaries = {name: Summary.of(values) for name, values in times.items()}
+        portal_s = summaries["SyncPortal job"].median
+        raw_s = summaries["raw s5cmd cp"].median
+        traditional_s = summaries["traditional (download, then upload)"].median
+        results[dataset.name] = {
+            "dataset": dataset.describe(),
+            "bytes": dataset.total_bytes,
+            "seconds": {name: s.as_dict() for name, s in summaries.items()},
+            "speedup_vs_traditional": traditional_s / portal_s,
+            "overhead_vs_raw_s5cmd": portal_s / raw_s - 1,
+            "portal_timeline": timeline,
+            "targets": {
+                "4x faster than traditional": traditional_s / portal_s >= 4,
+                "within 10% of raw s5cmd": portal_s / raw_s <= 1.10,
+            },
+        }
+        server.empty_bucket("dst")
+    return results
+
+
+# --- 2. Cross-endpoint relay -------------------------------------------------------------------
+
+
+def relay(ctx: Context) -> dict:
+    portal, a, b = ctx.portal, ctx.a, ctx.b
+    portal.start_worker(concurrency=2)
+    source = portal.endpoint("bench-relay-a", a.url)
+    destination = portal.endpoint("bench-relay-b", b.url)
+    dataset = ctx.sizes.relay
+    expected = seed(a, "src", dataset, ctx.scratch)
+    b.create_bucket("dst")
+    src, dst = f"s3://src/{dataset.name}/", f"s3://dst/{dataset.name}/"
+    profile = portal.profile("relay", source, src, destination, dst).pk
+    keys = sorted(expected)
+    runs: dict[str, list[dict]] = {"SyncPortal job (relay)": [], "s5cmd cat | s5cmd pipe": []}
+    for repeat in range(ctx.sizes.repeats):
+        for name in runs if repeat % 2 == 0 else reversed(list(runs)):
+            b.empty_bucket("dst")
+            if name.startswith("SyncPortal"):
+                with _worker_branch(ctx) as monitor:
+                    seconds = portal.run(profile).seconds
+                run = {
+                    "seconds": seconds,
+                    "peak_rss": monitor.peak_branch_rss,
+                    "peak_uss": monitor.peak_branch_uss,
+                    "tree_peak_rss": monitor.peak_rss,
+                    "write_bytes": monitor.branch_write_bytes,
+                    "tree_write_bytes": monitor.write_bytes,
+                    "writers": monitor.writes_by_process(),
+                }
+            else:
+                measured = baselines.cat_pipe(a, keys, src, b, dst)
+                run = {
+                    "seconds": measured.seconds,
+                    "peak_rss": measured.peak_rss,
+                    "peak_uss": measured.peak_uss,
+                    "write_bytes": measured.write_bytes,
+                }
+            check_copy(b, "dst", f"{dataset.name}/", expected)
+            same_bytes(a, "src", f"{dataset.name}/{keys[0]}", b, "dst", f"{dataset.name}/{keys[0]}")
+            run["mb_per_s"] = dataset.total_bytes / MB / run["seconds"]
+            runs[name].append(run)
+            ctx.log(
+                f"  relay #{repeat + 1} {name}: {run['mb_per_s']:.0f} MB/s, "
+                f"peak RSS {human_bytes(run['peak_rss'])}, wrote {run['write_bytes']} B "
+                f"({run.get('writers', {})})"
+            )
+    out = {"dataset": dataset.describe(), "bytes": dataset.total_bytes, "runs": {}}
+    for name, values in runs.items():
+        out["runs"][name] = {
+            field: Summary.of(v[field] for v in values).as_dict()
+            for field in ("seconds", "mb_per_s", "peak_rss", "peak_uss", "write_bytes")
+        }
+        out["runs"][name]["writers"] = [v.get("writers", {}) for v in values]
+        if "tree_write_bytes" in values[0]:
+            tree = Summary.of(v["tree_write_bytes"] for v in values).as_dict()
+            out["runs"][name]["tree_write_bytes"] = tree
+    portal_runs = out["runs"]["SyncPortal job (relay)"]
+    pipe_runs = out["runs"]["s5cmd cat | s5cmd pipe"]
+    out["throughput_ratio"] = portal_runs["mb_per_s"]["median"] / pipe_runs["mb_per_s"]["median"]
+    out["targets"] = {"0 bytes written locally": portal_runs["write_bytes"]["max"] == 0}
+    b.empty_bucket("dst")
+    return out
+
+
+# --- 3. Memory ---------------------------------------------------------------------------------
+
+
+def memory(ctx: Context) -> dict:
+    portal, server = ctx.portal, ctx.a
+    # One pool process: the worker side is the Celery parent, the process running the job and
+    # the s5cmd it starts. "branch" is the job's process and s5cmd; "tree" adds the parent.
+    portal.start_worker(concurrency=1)
+    endpoint = portal.endpoint("bench-mem", server.url)
+    server.create_bucket("dst")
+    out: dict = {"datasets": {}}
+    for dataset in ctx.sizes.memory:
+        # The traditional path takes a quarter of an hour for 100,000 objects on the loopback
+        # server: the largest set runs once, the others twice at most.
+        repeats = 1 if dataset.count >= 50_000 else max(1, min(ctx.sizes.repeats, 2))
+        expected = seed(server, "src", dataset, ctx.scratch)
+        src, dst = f"s3://src/{dataset.name}/", f"s3://dst/{dataset.name}/"
+        profile = portal.profile(f"memory {dataset.name}", endpoint, src, endpoint, dst).pk
+        runs: dict[str, list[dict]] = {"SyncPortal sync job": [], "traditional": []}
+        for repeat in range(repeats):
+            for name in runs if repeat % 2 == 0 else reversed(list(runs)):
+                server.empty_bucket("dst")
+                if name == "traditional":
+                    workdir = Path(tempfile.mkdtemp(dir=ctx.scratch))
+                    measured = baselines.traditional(server, src, server, dst, workdir)
+                    run = {
+                        "seconds": measured.seconds,
+                        "peak_rss": measured.peak_rss,
+                        "peak_uss": measured.peak_uss,
+                    }
+                else:
+                    with _worker_branch(ctx) as monitor:
+                        seconds = portal.run(profile).seconds
+                    run = {
+                        "seconds": seconds,
+                        "peak_rss": monitor.peak_branch_rss,
+                        "peak_uss": monitor.peak_branch_uss,
+                        "tree_peak_rss": monitor.peak_rss,
+                        "tree_peak_uss": monitor.peak_uss,
+                        "idle_uss": monitor.idle_branch_uss,
+                    }
+                check_copy(server, "dst", f"{dataset.name}/", expected)
+                runs[name].append(run)
+                ctx.log(
+                    f"  {dataset.name} #{repeat + 1} {name}: peak RSS "
+                    f"{human_bytes(run['peak_rss'])} (USS {human_bytes(run['peak_uss'])}), "
+                    f"{run['seconds']:.1f} s"
+                )
+        out["datasets"][dataset.name] = {
+            "dataset": dataset.describe(),
+            "runs": {
+                name: {field: Summary.of(v[field] for v in values).as_dict() for field in values[0]}
+                for name, values in runs.items()
+            },
+        }
+        server.empty_bucket("dst")
+    names = [d.name for d in ctx.sizes.memory]
+    first, last = (out["datasets"][n]["runs"] for n in (names[0], names[-1]))
+    growth = (
+        last["SyncPortal sync job"]["peak_rss"]["median"]
+        - first["SyncPortal sync job"]["peak_rss"]["median"]
+    )
+    ratio = max(
+        out["datasets"][n]["runs"]["SyncPortal sync job"]["peak_rss"]["median"]
+        / out["datasets"][n]["runs"]["traditional"]["peak_rss"]["median"]
+        for n in names
+    )
+    out["growth_bytes"] = growth
+    out["worst_ratio_vs_traditional"] = ratio
+    out["targets"] = {
+        "flat (±50 MB) from smallest to largest": abs(growth) <= 50 * MB,
+        "≤ 30% of traditional": ratio <= 0.30,
+    }
+    return out
+
+
+# --- 4. API latency ----------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+local first, last = %d, %d
+math.randomseed(%d)
+request = function()
+  local path = "%s"
+  if path == "detail" then
+    path = "/api/v1/jobs/" .. math.random(first, last)
+  end
+  return wrk.format("GET", path)
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    '{"requests": %%d, "seconds": %%f, "errors": %%d, "non2xx": %%d, '
+    .. '"p50": %%f, "p95": %%f, "p99": %%f, "max": %%f}\\n',
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    summary.errors.status,
+    latency:percentile(50) / 1e3, latency:percentile(95) / 1e3,
+    latency:percentile(99) / 1e3, latency.max / 1e3))
+end
+"""
+
+
+def _insert_jobs(ctx: Context, count: int) -> tuple[int, int]:
+    """`count` finished jobs of one profile, as years of history would leave them."""
+    from django.db import connection
+    from django.db.models import F
+    from django.utils import timezone
+
+    from transfers.models import Job
+
+    portal = ctx.portal
+    endpoint = portal.endpoint("bench-api", ctx.a.url)
+    profile = portal.profile("api history", endpoint, "s3://src/x/", endpoint, "s3://dst/x/")
+    now = timezone.now()
+    rng = random.Random(7)
+    states = ["succeeded"] * 8 + ["partial", "failed"]
+    jobs = []
+    for n in range(count):
+        started = now - timezone.timedelta(minutes=10 * (count - n))
+        objects = rng.randint(1, 100_000)
+        jobs.append(
+            Job(
+                team=portal.team,
+                profile=profile,
+                profile_name=profile.name,
+                options={"mode": "copy", "verify_after": True},
+                state=rng.choice(states),
+                trigger="schedule",
+                plan={"to_copy": objects, "to_delete": 0, "unchanged": 0, "sample": []},
+                objects_total=objects,
+                bytes_total=objects * 65536,
+                objects_done=objects,
+                bytes_done=objects * 65536,
+                throughput_bps=rng.randint(10**6, 10**9),
+                started_at=started,
+                finished_at=started + timezone.timedelta(seconds=rng.randint(1, 3600)),
+                command="s5cmd --json run",
+            )
+        )
+    created = Job.objects.bulk_create(jobs, batch_size=1000)
+    # auto_now_add stamped every row with now: spread them over time like real history.
+    Job.objects.filter(profile=profile).update(created_at=F("started_at"))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    ids = [job.pk for job in created]
+    return min(ids), max(ids)
+
+
+def _wrk(url: str, token: str, path: str, clients: int, seconds: int, ids: tuple[int, int], where):
+    script = where / f"wrk-{path.strip('/').replace('/', '-') or 'x'}.lua"
+    script.write_text(WRK_SCRIPT % (ids[0], ids[1], clients, path))
+    threads = max(1, min(2, clients))
+    result = subprocess.run(
+        [
+            *("wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s"),
+            *("--timeout", "10s", "-H", f"Authorization: Bearer {token}", "-s", str(script), url),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = result.stdout.strip().splitlines()[-1]
+    data = json.loads(line)
+    data["rps"] = data["requests"] / data["seconds"]
+    return data
+
+
+def _httpx_load(portal: Portal, path: str, clients: int, seconds: int, ids: tuple[int, int]):
+    """Fallback load generator when wrk is not installed (heavier: shares the 2 cores)."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.monotonic() + seconds
+    lock = threading.Lock()
+
+    def client_loop(n: int):
+        nonlocal errors
+        rng = random.Random(n)
+        with portal.client() as api:
+            while time.monotonic() < stop:
+                target = path if path != "detail" else f"/jobs/{rng.randint(*ids)}"
+                target = target.removeprefix("/api/v1")
+                began = time.perf_counter()
+                response = api.get(target)
+                took = (time.perf_counter() - began) * 1000
+                with lock:
+                    latencies.append(took)
+                    errors += response.status_code != 200
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(client_loop, range(clients)))
+    elapsed = time.monotonic() - started
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "errors": 0,
+        "non2xx": errors,
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies),
+        "rps": len(latencies) / elapsed,
+    }
+
+
+def api(ctx: Context) -> dict:
+    portal = ctx.portal
+    if portal.worker is not None:  # nothing else runs while the API is measured
+        portal.processes.stop(portal.worker)
+        portal.worker = None
+    ids = _insert_jobs(ctx, ctx.sizes.api_jobs)
+    generator = "wrk" if shutil.which("wrk") else "httpx"
+    routes = {"job list": "/api/v1/jobs?limit=50", "job detail": "detail"}
+    out: dict = {"jobs_stored": ctx.sizes.api_jobs, "generator": generator, "results": {}}
+    with portal.client() as check:  # the routes answer what they should before being loaded
+        listed = check.get("/jobs", params={"limit": 50}).json()
+        assert listed["count"] >= ctx.sizes.api_jobs and len(listed["items"]) == 50
+        assert check.get(f"/jobs/{ids[1]}").json()["id"] == ids[1]
+    for clients in (1, ctx.sizes.api_clients):
+        for name, path in routes.items():
+            # a short warm-up, then the measured run
+            seconds = ctx.sizes.api_seconds
+            if generator == "wrk":
+                _wrk(portal.url, portal.token, path, clients, 2, ids, ctx.scratch)
+                data = _wrk(portal.url, portal.token, path, clients, seconds, ids, ctx.scratch)
+            else:
+                _httpx_load(portal, path, clients, 2, ids)
+                data = _httpx_load(portal, path, clients, seconds, ids)
+            out["results"][f"{name}, {clients} client{'s' if clients > 1 else ''}"] = data
+            ctx.log(
+                f"  {name}, {clients} client(s): p50 {data['p50']:.1f} ms, "
+                f"p95 {data['p95']:.1f} ms, p99 {data['p99']:.1f} ms, {data['rps']:.0f} req/s, "
+                f"{data['errors'] + data['non2xx']} errors"
+            )
+    loaded = [v for k, v in out["results"].items() if not k.endswith(" 1 client")]
+    out["targets"] = {
+        "p95 < 50 ms at 50 clients": all(v["p95"] < 50 for v in loaded),
+        "no errors": all(v["errors"] + v["non2xx"] == 0 for v in out["results"].values()),
+    }
+    return out
+
+
+# --- 5. Concurrency ----------------------------------------------------------------------------
+
+
+def concurrency(ctx: Context) -> dict:
+    portal, server = ctx.portal, ctx.a
+    worker_processes = 4  # as deploy/ runs a worker (compose.yaml, k8s/worker.yaml)
+    portal.start_worker(concurrency=worker_processes)
+    endpoint = portal.endpoint("bench-concurrency", server.url)
+    dataset = Dataset("concurrency", 5, 4096)
+    expected = seed(server, "src", dataset, ctx.scratch)
+    server.create_bucket("dst")
+    count = ctx.sizes.concurrent_jobs
+    profiles = [
+        portal.profile(
+            f"concurrent {n:03d}",
+            endpoint,
+            f"s3://src/{dataset.name}/",
+            endpoint,
+            f"s3://dst/concurrent/{n:03d}/",
+        ).pk
+        for n in range(count)
+    ]
+
+    def submit(profile_id: int) -> int:
+        with portal.client() as api:
+            return portal.start_job(api, profile_id)["id"]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(50) as pool:
+        job_ids = list(pool.map(submit, profiles))
+    submitted = time.perf_counter() - started
+    with portal.client() as api:
+        jobs = [portal.wait_job(api, job_id, timeout=3600) for job_id in job_ids]
+    wall = time.perf_counter() - started
+    states: dict[str, int] = {}
+    for job in jobs:
+        states[job["state"]] = states.get(job["state"], 0) + 1
+    complete = 0
+    for n in range(count):
+        if server.listing("dst", f"concurrent/{n:03d}/") == expected:
+            complete += 1
+
+    def seconds(a: str, b: str) -> float:
+        return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+    queued = [seconds(j["created_at"], j["started_at"]) for j in jobs if j["started_at"]]
+    running = [seconds(j["started_at"], j["finished_at"]) for j in jobs if j["finished_at"]]
+    end_to_end = [seconds(j["created_at"], j["finished_at"]) for j in jobs if j["finished_at"]]
+    out = {
+        "jobs": count,
+        "worker_processes": worker_processes,
+        "objects_per_job": f"{dataset.count} × {human_bytes(dataset.size)}",
+        "submit_seconds": submitted,
+        "wall_seconds": wall,
+        "jobs_per_minute": count / wall * 60,
+        "states": states,
+        "distinct_jobs": len(set(job_ids)),
+        "destinations_complete": complete,
+        "queued_seconds": _distribution(queued),
+        "run_seconds": _distribution(running),
+        "end_to_end_seconds": _distribution(end_to_end),
+        # With N pool processes, a job's time in the queue is mostly waiting for its turn:
+        # what the portal adds per job is the wall time beyond N jobs' run time in parallel.
+        "overhead_per_job_seconds": wall / count * worker_processes
+        - statistics.median(running or [0]),
+    }
+    out["targets"] = {
+        "all succeeded": states.get("succeeded", 0) == count,
+        "none lost": len(set(job_ids)) == count and complete == count,
+    }
+    ctx.log(
+        f"  {count} jobs: {states}, wall {wall:.1f} s, queued p50 "
+        f"{out['queued_seconds']['p50']:.1f} s, run p50 {out['run_seconds']['p50']:.2f} s"
+    )
+    server.empty_bucket("dst")
+    return out
+
+
+def _distribution(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": float("nan"), "p95": float("nan"), "max": float("nan")}
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+    }
+
+
+# --- 6. Live-progress latency ------------------------------------------------------------------
+
+
+def progress(ctx: Context) -> dict:
+    from websockets.sync.client import connect
+
+    portal, server = ctx.portal, ctx.a
+    portal.start_worker(concurrency=2)
+    endpoint = portal.endpoint("bench-progress", server.url)
+    dataset = ctx.sizes.progress
+    expected = seed(server, "src", dataset, ctx.scratch)
+    server.create_bucket("dst")
+    profile = portal.profile(
+        "progress",
+        endpoint,
+        f"s3://src/{dataset.name}/",
+        endpoint,
+        f"s3://dst/{dataset.name}/",
+    ).pk
+    cookie = portal.session_cookie()
+    ws_url = portal.url.replace("http://", "ws://") + "/ws/dashboard/"
+    oldest: list[float] = []  # per message: the earliest completion it is the first to report
+    newest: list[float] = []  # per message: the latest one
+    messages = 0
+    for repeat in range(ctx.sizes.repeats):
+        server.empty_bucket("dst")
+        with connect(
+            ws_url, additional_headers={"Cookie": cookie, "Origin": portal.url}, open_timeout=10
+        ) as socket:
+            with portal.client() as api_client:
+                job = portal.start_job(api_client, profile)
+            while True:
+                message = json.loads(socket.recv(timeout=120))
+                received = time.time()
+                if message.get("job") != job["id"]:
+                    continue
+                messages += 1
+                if message.get("first_completed_at"):
+                    first = datetime.fromisoformat(message["first_completed_at"]).timestamp()
+                    last = datetime.fromisoformat(message["last_completed_at"]).timestamp()
+                    oldest.append((received - first) * 1000)
+                    newest.append((received - last) * 1000)
+                if message.get("final"):
+                    if message["state"] != "succeeded":
+                        raise RuntimeError(f"progress job {message['state']}: {message['error']}")
+                    break
+        check_copy(server, "dst", f"{dataset.name}/", expected)
+        ctx.log(f"  progress #{repeat + 1}: {len(oldest)} stamped messages so far")
+    out = {
+        "dataset": dataset.describe(),
+        "messages": messages,
+        "stamped_messages": len(oldest),
+        "oldest_completion_ms": _distribution(oldest),
+        "newest_completion_ms": _distribution(newest),
+        "samples_ms": {"oldest": oldest, "newest": newest},
+    }
+    out["targets"] = {"p95 < 500 ms": out["oldest_completion_ms"]["p95"] < 500}
+    server.empty_bucket("dst")
+    return out
+
+
+SCENARIOS = {
+    "transfer": transfer,
+    "relay": relay,
+    "memory": memory,
+    "api": api,
+    "concurrency": concurrency,
+    "progress": progress,
+}
