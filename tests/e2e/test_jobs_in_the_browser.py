@@ -56,9 +56,9 @@ def watch(page, until, *, timeout: float = 120.0) -> list[dict]:
     raise AssertionError(f"the job page never got there; last: {readings[-1:]}")
 
 
-def seed_bucket(s3) -> str:
+def seed_bucket(s3, count: int = OBJECTS) -> str:
     bucket = s3.bucket("e2e")
-    objects = list(sample_data(OBJECTS, size=1000).items())
+    objects = list(sample_data(count, size=1000).items())
     chunks = [dict(objects[n::8]) for n in range(8)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda chunk: put_objects(s3.client(), bucket, chunk, prefix="src/"), chunks))
@@ -171,7 +171,9 @@ def test_an_admin_sets_up_previews_runs_and_watches_a_job(page, owner, team, s3_
 
 @pytest.fixture
 def sandbox_profile(team, owner, s3_a):
-    bucket = seed_bucket(s3_a)
+    # Enough objects, copied one at a time, that the job is still running after the socket
+    # drop and the reconnection the test waits for (it is cancelled long before the end).
+    bucket = seed_bucket(s3_a, count=4 * OBJECTS)
     endpoint = s3_a.endpoint(team, "Sandbox S3")
     return SyncProfile.objects.create(
         team=team,
