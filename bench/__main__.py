@@ -65,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small data, one repetition")
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), help="these scenarios")
     parser.add_argument("--repeats", type=int, help="repetitions per measurement")
-    parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="results folder (default bench/results, or bench/results/quick for --quick, which "
+        "is not committed)",
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE),
@@ -75,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sizes = QUICK if args.quick else FULL
+    args.out = args.out or (HERE / "results" / "quick" if args.quick else HERE / "results")
     if args.repeats:
         sizes = dataclasses.replace(sizes, repeats=args.repeats)
     chosen = args.only or list(SCENARIOS)
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": sizes.repeats,
         "machine": machine(),
         "scenarios": {},
+        "scenario_run_at": {},
         "errors": {},
     }
     started = time.monotonic()
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 began = time.monotonic()
                 try:
                     results["scenarios"][name] = SCENARIOS[name](context)
-                    results["scenarios"][name]["run_at"] = results["started_at"]
+                    results["scenario_run_at"][name] = results["started_at"]
                 except Exception as exc:  # one failed scenario must not hide the others
                     traceback.print_exc()
                     results["errors"][name] = f"{type(exc).__name__}: {exc}"
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         merged = json.loads(previous.read_text())
         if merged.get("kind") == results["kind"]:
             merged["scenarios"].update(results["scenarios"])
+            merged.setdefault("scenario_run_at", {}).update(results["scenario_run_at"])
             merged["errors"] = {**merged.get("errors", {}), **results["errors"]}
             for name in results["scenarios"]:
                 merged["errors"].pop(name, None)
