@@ -41,6 +41,11 @@ from transfers.engine.verify import compare_listings
 
 logger = logging.getLogger(__name__)
 
+# After a cancel, incomplete uploads are looked for again, a second apart, until two passes in
+# a row find none (at most ABORT_PASSES passes).
+ABORT_PASSES = 8
+ABORT_SETTLE_SECONDS = 1.0
+
 
 class Outcome:
     SUCCEEDED = "succeeded"
@@ -206,7 +211,7 @@ class _Run:
         finally:
             if self.cancel.is_set():
                 self.tracker.set_phase(Phase.CLEANING_UP)
-                self.abort_uploads()
+                self.abort_uploads(settle=True)
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
 
@@ -469,18 +474,30 @@ class _Run:
             self.fail(key, "verify", problem)
         return verification.as_dict()
 
-    def abort_uploads(self) -> None:
-        """Abort incomplete multipart uploads of this run's keys (after a cancel or a crash)."""
+    def abort_uploads(self, *, settle: bool = False) -> None:
+        """Abort incomplete multipart uploads of this run's keys (after a cancel or a crash).
+
+        With `settle` (right after stopping our own writers), look again a second later until
+        two passes in a row find nothing: a CreateMultipartUpload sent just before s5cmd was
+        killed can still be completed by a busy server after the first listing."""
         destination = self.spec.destination
         if destination.is_local or self.plan is None or not self.plan.to_copy:
             return
+        aborted = quiet = 0
         try:
-            aborted = abort_incomplete_uploads(
-                self.clients["destination"],
-                destination.bucket,
-                destination.prefix,
-                (destination.prefix + key for key in self.plan.to_copy),
-            )
+            for attempt in range(ABORT_PASSES if settle else 1):
+                if attempt:
+                    time.sleep(ABORT_SETTLE_SECONDS)
+                found = abort_incomplete_uploads(
+                    self.clients["destination"],
+                    destination.bucket,
+                    destination.prefix,
+                    (destination.prefix + key for key in self.plan.to_copy),
+                )
+                aborted += found
+                quiet = 0 if found else quiet + 1
+                if attempt and quiet >= 2:
+                    break
         except (BotoCoreError, ClientError) as exc:
             self.notes.append(
                 "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
