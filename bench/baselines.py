@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import TreeMonitor
-from bench.servers import S3Server, s3_env, s5cmd_binary
+from bench.servers import S3Server, s3_env, s5cmd_binary, split_s3_url
 
 
 @dataclass
@@ -59,8 +59,8 @@ def aws_sync(server: S3Server, src: str, dst: str) -> Run:
 
 
 def traditional(source: S3Server, src: str, destination: S3Server, dst: str, workdir: Path) -> Run:
-    src_bucket, src_prefix = _split(src)
-    dst_bucket, dst_prefix = _split(dst)
+    src_bucket, src_prefix = split_s3_url(src)
+    dst_bucket, dst_prefix = split_s3_url(dst)
     argv = [sys.executable, "-m", "bench.traditional", source.url, src_bucket, src_prefix]
     argv += [destination.url, dst_bucket, dst_prefix, str(workdir)]
     env = s3_env({"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
@@ -86,8 +86,3 @@ def cat_pipe(source: S3Server, keys: list[str], src: str, destination: S3Server,
     lines.append('status=0; for pid in "${pids[@]}"; do wait "$pid" || status=1; done')
     lines.append("exit $status")
     return _measure(["bash", "-c", "\n".join(lines)], env=s3_env())
-
-
-def _split(url: str) -> tuple[str, str]:
-    bucket, _, prefix = url.removeprefix("s3://").partition("/")
-    return bucket, prefix

@@ -6,8 +6,7 @@ import contextlib
 import math
 import statistics
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import psutil
@@ -59,7 +58,7 @@ class TreeMonitor:
     peak_branch_uss: int = 0
     idle_branch_uss: int = 0
     write_bytes: int = 0
-    peak_branch_write_bytes: int = 0
+    branch_write_bytes: int = 0  # as write_bytes, for the root's descendants only
     samples: int = 0
     _written_start: dict[int, int] = field(default_factory=dict)
     _written_last: dict[int, int] = field(default_factory=dict)
@@ -84,12 +83,6 @@ class TreeMonitor:
         if self._thread is not None:
             self._thread.join()
         self._sample()  # the last state, too
-
-    @property
-    def branch_write_bytes(self) -> int:
-        """As `write_bytes`, for the root's descendants only (for a Celery worker: the pool
-        process that ran the job and what it started), leaving out the root's bookkeeping."""
-        return self.peak_branch_write_bytes
 
     def writes_by_process(self) -> dict[str, int]:
         """Bytes written, per process ('pid command') at its last reading, for those that
@@ -119,13 +112,13 @@ class TreeMonitor:
                 self._written_last[process.pid] = written
                 if process.pid not in self._names:
                     with contextlib.suppress(psutil.Error):
-                        self._names[process.pid] = " ".join(process.cmdline()[:4])[:120]
+                        self._names[process.pid] = _command(process)
             delta = max(0, written - self._written_start.setdefault(process.pid, 0))
             written_now += delta
             if process.pid != self.root_pid:
                 branch_written_now += delta
         self.write_bytes = max(self.write_bytes, written_now)
-        self.peak_branch_write_bytes = max(self.peak_branch_write_bytes, branch_written_now)
+        self.branch_write_bytes = max(self.branch_write_bytes, branch_written_now)
         self.peak_rss, self.peak_uss = max(self.peak_rss, rss), max(self.peak_uss, uss)
         if self.branches:
             with contextlib.suppress(psutil.Error):
@@ -137,14 +130,14 @@ class TreeMonitor:
         self.samples += 1
 
 
+def _command(process: psutil.Process) -> str:
+    """The first words of a command line, programs by name only (no install paths)."""
+    words = process.cmdline()[:4]
+    return " ".join(word.rsplit("/", 1)[-1] if word.startswith("/") else word for word in words)
+
+
 def _branch_uss(child: psutil.Process) -> int:
     return sum(_memory(p)[1] for p in _tree(child))
-
-
-def timed(step: Callable[[], object]) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = step()
-    return time.perf_counter() - started, result
 
 
 @dataclass(frozen=True)

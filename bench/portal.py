@@ -20,7 +20,15 @@ from pathlib import Path
 
 import httpx
 
-from bench.servers import ACCESS_KEY, SECRET_KEY, Processes, free_port, http_ok, wait_until
+from bench.servers import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    Processes,
+    free_port,
+    http_ok,
+    split_s3_url,
+    wait_until,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 FINISHED = {"succeeded", "partial", "failed", "cancelled"}
@@ -179,8 +187,8 @@ class Portal:
         """A profile from `s3://bucket/prefix/` on `source` to the same on `destination`."""
         from transfers import services
 
-        src_bucket, _, src_prefix = src.removeprefix("s3://").partition("/")
-        dst_bucket, _, dst_prefix = dst.removeprefix("s3://").partition("/")
+        src_bucket, src_prefix = split_s3_url(src)
+        dst_bucket, dst_prefix = split_s3_url(dst)
         return services.create_profile(
             self.team,
             actor=self.user,
@@ -204,6 +212,14 @@ class Portal:
         client.force_login(self.user)
         name = settings.SESSION_COOKIE_NAME
         return f"{name}={client.cookies[name].value}"
+
+    def dashboard_socket(self):
+        """`/ws/dashboard/` opened as the signed-in bench user, as the browser opens it."""
+        from websockets.sync.client import connect
+
+        url = self.url.replace("http://", "ws://") + "/ws/dashboard/"
+        headers = {"Cookie": self.session_cookie(), "Origin": self.url}
+        return connect(url, additional_headers=headers, open_timeout=10)
 
     # --- the API ------------------------------------------------------------------------------
 

