@@ -21,13 +21,16 @@ from django.db import transaction
 
 from accounts.access import Role
 from accounts.models import Membership, Team, User
+from transfers.demo import (
+    ARCHIVE_BUCKET,
+    DEMO_ACCESS_KEY,
+    DEMO_PROFILE_NAME,
+    DEMO_SECRET_KEY,
+    DEMO_TEAM_NAME,
+    DEMO_USERNAME,
+    SOURCE_BUCKET,
+)
 from transfers.models import Endpoint, SyncProfile
-
-DEMO_USERNAME = "admin"
-DEMO_ACCESS_KEY = "demo"
-DEMO_SECRET_KEY = "demo-sandbox-secret"  # noqa: S105 - the sandbox server accepts any key
-SOURCE_BUCKET = "demo-source"
-ARCHIVE_BUCKET = "demo-archive"
 
 
 def sample_objects() -> dict[str, dict[str, bytes]]:
@@ -80,13 +83,13 @@ class Command(BaseCommand):
         if not s3_url:
             raise CommandError("Give the sandbox S3 server with --s3-url or SANDBOX_S3_URL.")
         with transaction.atomic():
-            team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": "Demo team"})
+            team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": DEMO_TEAM_NAME})
             admin, password = self._admin()
             Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
             endpoint = self._endpoint(team, s3_url)
             profile, created = SyncProfile.objects.get_or_create(
                 team=team,
-                name="Demo: source to archive",
+                name=DEMO_PROFILE_NAME,
                 defaults={
                     "description": "Keeps a copy of the demo source bucket in the archive bucket.",
                     "source_endpoint": endpoint,
