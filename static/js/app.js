@@ -8,6 +8,9 @@
 (function () {
   "use strict";
 
+  // Styles that need scripts (the phone menu) apply only once this file runs.
+  document.documentElement.classList.add("js");
+
   const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 
   function size(value) {
@@ -89,8 +92,29 @@
     true
   );
 
+  // The phone menu: the button shows and hides the navigation; Escape closes it.
+  function menu() {
+    const button = document.querySelector(".menu-toggle");
+    const panel = button && document.getElementById(button.getAttribute("aria-controls"));
+    if (!panel) return;
+    function set(open) {
+      panel.classList.toggle("open", open);
+      button.setAttribute("aria-expanded", String(open));
+    }
+    button.addEventListener("click", function () {
+      set(!panel.classList.contains("open"));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && panel.classList.contains("open")) {
+        set(false);
+        button.focus();
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
+    menu();
     document.body.addEventListener("htmx:load", function (event) {
       localTimes(event.detail.elt);
     });
