@@ -165,6 +165,16 @@ def test_it_keeps_profile_schedules_out_of_bulk_switches(admin_client, world):
     assert task.enabled is True
 
 
+def test_it_cancels_a_job_through_the_service(admin_client, superuser, offline_profile, team):
+    job = Job.objects.create(team=team, profile=offline_profile, profile_name="nightly")
+
+    admin_client.post(url(job, "changelist"), {"action": "cancel", ACTION_CHECKBOX_NAME: [job.pk]})
+
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    assert AuditEvent.objects.filter(action="job.cancelled", actor=superuser).count() == 1
+
+
 # --- Memberships --------------------------------------------------------------------------
 
 
