@@ -1,5 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
+from django.http import HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from accounts import oidc
@@ -10,7 +12,14 @@ admin.site.site_title = "SyncPortal admin"
 # The admin signs in through allauth too: same lockout, same MFA, same audit.
 admin.site.login = secure_admin_login(admin.site.login)
 
+
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's): the logo."""
+    return HttpResponsePermanentRedirect(static("img/logo.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     # Before allauth's own: the same OIDC URLs, with nonce and signature checks (accounts.oidc).
