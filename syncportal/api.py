@@ -100,10 +100,23 @@ class SessionAuth(APIKeyCookie):
 
     param_name = settings.SESSION_COOKIE_NAME
 
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        # Ninja checks CSRF before it looks at the cookie, so a caller with no credentials at
+        # all would get a 403 about CSRF instead of the 401 that tells it to authenticate. CSRF
+        # protects a signed-in browser: check it only once the session has signed someone in.
+        if not (request.user.is_authenticated and request.user.is_active):
+            return None
+        try:
+            return super().__call__(request)
+        except HttpError as exc:
+            if exc.status_code != 403:
+                raise
+            raise Forbidden(
+                "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header."
+            ) from None
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
-        if request.user.is_authenticated and request.user.is_active:
-            return _admit(request, Principal(user=request.user))
-        return None
+        return _admit(request, Principal(user=request.user))
 
 
 class PortalAPI(NinjaAPI):

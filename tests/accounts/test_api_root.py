@@ -51,3 +51,25 @@ def test_the_docs_work_offline_under_the_csp(client, db):
     assert "cdn" not in html.lower()
     assert "script-src 'self'" in response["Content-Security-Policy"]
     assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
+
+
+def test_it_answers_a_write_without_credentials_with_a_401(db, team):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)  # as a real client: no CSRF exemption
+    members = f"/api/v1/teams/{team.pk}/members"
+    for method, path in (("post", members), ("patch", f"{members}/1"), ("delete", f"{members}/1")):
+        response = getattr(browser, method)(path, data={}, content_type="application/json")
+        assert response.status_code == 401, (method, response.content)
+        assert response.json()["detail"].startswith("Authentication required")
+        assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_it_answers_a_write_with_a_stale_session_cookie_with_a_401(db):
+    from django.conf import settings
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.cookies[settings.SESSION_COOKIE_NAME] = "expired-or-made-up-session-key"
+    response = browser.post("/api/v1/teams", data={"name": "x"}, content_type="application/json")
+    assert response.status_code == 401
