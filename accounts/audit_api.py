@@ -50,8 +50,12 @@ class AuditFilter(Schema):
     action: Text = Field("", max_length=64, description="Exact, or a prefix ending in `*`.")
     target_type: Text = Field("", max_length=64)
     target_id: Text = Field("", max_length=64)
-    created_after: Instant | None = Field(None, description="Inclusive; naive means UTC.")
-    created_before: Instant | None = Field(None, description="Exclusive; naive means UTC.")
+    created_after: Instant | None = Field(
+        None, description="Inclusive. ISO 8601 date-time or date; naive means UTC."
+    )
+    created_before: Instant | None = Field(
+        None, description="Exclusive. ISO 8601 date-time or date; naive means UTC."
+    )
 
 
 def _events(request: HttpRequest, filters: AuditFilter):

@@ -279,8 +279,12 @@ class JobFilter(Schema):
     profile: Id | None = None
     team: Id | None = None
     trigger: Job.Trigger | None = None
-    created_after: Instant | None = Field(None, description="Inclusive; naive means UTC.")
-    created_before: Instant | None = Field(None, description="Exclusive; naive means UTC.")
+    created_after: Instant | None = Field(
+        None, description="Inclusive. ISO 8601 date-time or date; naive means UTC."
+    )
+    created_before: Instant | None = Field(
+        None, description="Exclusive. ISO 8601 date-time or date; naive means UTC."
+    )
 
 
 class RetryIn(Schema):
@@ -659,7 +663,7 @@ def approve_job(request: HttpRequest, job_id: int):
 def list_job_samples(
     request: HttpRequest,
     job_id: int,
-    since: Instant | None = Query(None, description="Only samples after this instant."),
+    since: Instant | None = Query(None, description="Only samples after this instant (ISO 8601)."),
 ):
     job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
     queryset = JobSample.objects.filter(job=job).order_by("t", "pk")
