@@ -80,7 +80,8 @@ def list_audit_events(request: HttpRequest, filters: AuditFilter = Query(...)):
     summary="The filtered audit trail as CSV (all matching events, streamed)",
     openapi_extra={
         "responses": {
-            "200": {
+            # An int, as ninja keys its own responses: "200" would be a second, duplicate key.
+            200: {
                 "description": "CSV with a header line; times in UTC",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }

@@ -698,7 +698,8 @@ def list_job_failures(request: HttpRequest, job_id: int, filters: FailureFilter 
     ),
     openapi_extra={
         "responses": {
-            "200": {
+            # An int, as ninja keys its own responses: "200" would be a second, duplicate key.
+            200: {
                 "description": "The manifest",
                 "content": {manifests.CONTENT_TYPE: {"schema": {"type": "string"}}},
             }

@@ -73,3 +73,25 @@ def test_it_answers_a_write_with_a_stale_session_cookie_with_a_401(db):
     browser.cookies[settings.SESSION_COOKIE_NAME] = "expired-or-made-up-session-key"
     response = browser.post("/api/v1/teams", data={"name": "x"}, content_type="application/json")
     assert response.status_code == 401
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    assert not duplicates, f"duplicate keys {duplicates} in one object"
+    return dict(pairs)
+
+
+def test_it_serves_a_valid_openapi_document(client, db):
+    """As served: a JSON object with a key twice is legal JSON to Python (the last one wins),
+    but Swagger UI's YAML parser refuses the whole document."""
+    import json
+
+    from openapi_spec_validator import validate
+
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = json.loads(response.content, object_pairs_hook=_refuse_duplicate_keys)
+    validate(document)
+    manifest = document["paths"]["/api/v1/jobs/{job_id}/manifest"]["get"]["responses"]["200"]
+    assert list(manifest["content"]) == ["application/x-ndjson"]
