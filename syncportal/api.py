@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema
@@ -57,7 +57,9 @@ ERROR_MEANINGS = {
     403: "You can see this but may not do it (role, read-only token, MFA not enrolled).",
     404: "Not found for you: objects of other teams are not found either.",
     409: "Conflicts with the current state (e.g. cancelling a finished job).",
+    413: "The request body is larger than the server accepts.",
     422: "Invalid input; `errors` lists each field's problem.",
+    500: "The server failed; the body's `request_id` names the request in its logs.",
     502: "An endpoint or directory the operation needs cannot be reached.",
 }
 
@@ -201,6 +203,12 @@ def _invalid_for_service(request: HttpRequest, exc: DjangoValidationError) -> Ht
     else:
         errors = [{"field": None, "message": message} for message in exc.messages]
     return _error(request, 422, "Invalid input.", errors)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _error(request, 413, f"The request body is larger than {limit:,} bytes.")
 
 
 @api.exception_handler(HttpError)
