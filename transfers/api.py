@@ -538,7 +538,9 @@ def delete_profile(request: HttpRequest, profile_id: int):
     description=(
         "Queues a job (201). With `Idempotency-Key`, repeating the request returns the job the "
         "key started (200, `Idempotent-Replayed: true`) whatever its state, instead of a new "
-        "one; a key that already started a job of another profile of the team is a 422. "
+        "one; a request sent again while the first is still being served waits for it and "
+        "gets the same replay. A key that already started a job of another profile of the "
+        "team is a 422. "
         "A profile runs one job at a time: 409 while one is in progress."
     ),
 )
