@@ -88,6 +88,16 @@ def start_job(
         job.replayed = True
         return job
     with transaction.atomic():
+        # Runs of one profile take turns from here to commit. A client retrying a request with
+        # the same key while the first is still being served then waits for it, finds its job
+        # and replays it, instead of seeing the profile busy with that very job (409). SQLite
+        # has no row locks, but its IMMEDIATE transactions already take turns. No ordering: the
+        # default one joins the team, whose row would be locked too.
+        profile_row = SyncProfile.objects.filter(pk=profile.pk).order_by().values("pk")
+        list(profile_row.select_for_update(no_key=True))
+        if key and (job := existing()) is not None:
+            job.replayed = True
+            return job
         try:
             job = _create(
                 team_id=profile.team_id,
