@@ -221,8 +221,26 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
     # Compressed and hashed before the transaction, which should stay short.
     manifest = None if waiting else Built(result.manifest or ())
     with transaction.atomic():
-        if not Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields):
+        # Locked, so a cancel either comes first (and is honoured here) or sees the outcome.
+        row = (
+            Job.objects.select_for_update()
+            .filter(pk=job.pk, lease_owner=owner)
+            .values("cancel_requested_at")
+            .first()
+        )
+        if row is None:
             return "lease lost"
+        if row["cancel_requested_at"] is not None and state != Job.State.CANCELLED:
+            # The cancel was answered with a 200 after the engine's last object but before
+            # this write: the job ends cancelled, as promised; the counters say what it did.
+            fields.update(
+                state=Job.State.CANCELLED,
+                finished_at=now,
+                error=_cancelled_while_finishing(result),
+            )
+            manifest = manifest or Built(result.manifest or ())
+            state, waiting = Job.State.CANCELLED, False
+        Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields)
         job.refresh_from_db()
         JobFailure.objects.filter(job=job).delete()
         if not waiting:
@@ -257,6 +275,15 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
         notifications.notify_job(job)
         transaction.on_commit(lambda: broadcast_job(job))
     return state
+
+
+def _cancelled_while_finishing(result: Result) -> str:
+    ended = {
+        Outcome.AWAITING_APPROVAL: "stopped for approval before deleting",
+        Outcome.SUCCEEDED: "had finished its work",
+    }.get(result.outcome, f"had ended {result.outcome}")
+    text = f"Cancelled while the run was finishing: it {ended}."
+    return f"{text} {result.error}" if result.error else text
 
 
 def reap_expired_leases() -> list[int]:

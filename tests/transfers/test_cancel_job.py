@@ -15,10 +15,11 @@ from tests.transfers.support import (
     put_objects,
     s3_keys,
     s5cmd_processes,
+    same_bucket_profile,
     wait_for_job,
     write_files,
 )
-from transfers import services
+from transfers import execution, services
 from transfers.errors import JobStateError
 from transfers.models import Job
 from transfers.tasks import run_job
@@ -106,3 +107,87 @@ def test_a_finished_job_cannot_be_cancelled(team, operator):
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED and job.cancel_requested_at is None
     assert AuditEvent.objects.count() == events
+
+
+# --- A cancel racing the end of a run ----------------------------------------------------------
+# The run is the task's body (execution.run_job) in this process, so the cancel can be made at
+# an exact point: after the engine's last object, or after the outcome is stored.
+
+
+@pytest.fixture
+def quick_job(settings, team, operator, s3_a, endpoint_a):
+    settings.TRANSFER_QUEUE = "nobody-listens-here"  # the test runs it, not a worker
+    bucket = s3_a.bucket()
+    put_objects(s3_a.client(), bucket, {"a.txt": b"a", "b.txt": b"b"}, prefix="src/")
+    profile = same_bucket_profile(team, operator, endpoint_a, bucket, name="quick")
+    return services.start_job(profile, actor=operator)
+
+
+def run_with(monkeypatch, job, *, after_engine=None, after_finish=None):
+    """Run the job here, calling `after_engine(result)` between the engine's return and the
+    final write, and `after_finish()` right after that write."""
+    real_run, real_finish = execution.run_transfer, execution.finish
+
+    def run_transfer(spec, **kwargs):
+        result = real_run(spec, **kwargs)
+        if after_engine is not None:
+            after_engine(result)
+        return result
+
+    def finish(*args, **kwargs):
+        state = real_finish(*args, **kwargs)
+        if after_finish is not None:
+            after_finish()
+        return state
+
+    monkeypatch.setattr(execution, "run_transfer", run_transfer)
+    monkeypatch.setattr(execution, "finish", finish)
+    return execution.run_job(job.pk)
+
+
+@pytest.mark.parametrize("caller", ["service", "api"])
+def test_a_cancel_answered_as_the_run_finishes_makes_it_end_cancelled(
+    caller, monkeypatch, quick_job, operator, api_as
+):
+    answers = []
+
+    def cancel(result):
+        assert result.outcome == "succeeded" and result.objects_done == 2
+        if caller == "api":
+            answers.append(api_as(operator).post(f"/jobs/{quick_job.pk}/cancel").status_code)
+        else:
+            cancelled = services.cancel_job(quick_job, actor=operator)
+            answers.append(200 if cancelled.cancel_requested_at else cancelled.state)
+
+    assert run_with(monkeypatch, quick_job, after_engine=cancel) == "cancelled"
+
+    job = Job.objects.get(pk=quick_job.pk)
+    assert answers == [200]
+    assert job.state == Job.State.CANCELLED and job.finished_at is not None
+    assert job.error == "Cancelled while the run was finishing: it had finished its work."
+    assert job.objects_done == 2  # what it did is still told
+    assert audit_actions()[-2:] == ["job.cancelled", "job.finished"]
+    assert AuditEvent.objects.get(action="job.finished").details["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("caller", ["service", "api"])
+def test_a_cancel_after_the_outcome_is_stored_says_it_had_finished(
+    caller, monkeypatch, quick_job, operator, api_as
+):
+    answers = []
+
+    def cancel():
+        if caller == "api":
+            response = api_as(operator).post(f"/jobs/{quick_job.pk}/cancel")
+            answers.append((response.status_code, response.json()["detail"]))
+        else:
+            with pytest.raises(JobStateError) as excinfo:
+                services.cancel_job(quick_job, actor=operator)
+            answers.append((409, str(excinfo.value)))
+
+    assert run_with(monkeypatch, quick_job, after_finish=cancel) == "succeeded"
+
+    job = Job.objects.get(pk=quick_job.pk)
+    assert answers == [(409, f"Job #{job.pk} has already finished (succeeded).")]
+    assert job.state == Job.State.SUCCEEDED and job.cancel_requested_at is None
+    assert "job.cancelled" not in audit_actions()
