@@ -13,13 +13,14 @@ from tests.transfers.conftest import audit_actions
 from tests.transfers.support import (
     multipart_uploads,
     put_objects,
+    run_here,
     s3_keys,
     s5cmd_processes,
     same_bucket_profile,
     wait_for_job,
     write_files,
 )
-from transfers import execution, services
+from transfers import services
 from transfers.errors import JobStateError
 from transfers.models import Job
 from transfers.tasks import run_job
@@ -123,28 +124,6 @@ def quick_job(settings, team, operator, s3_a, endpoint_a):
     return services.start_job(profile, actor=operator)
 
 
-def run_with(monkeypatch, job, *, after_engine=None, after_finish=None):
-    """Run the job here, calling `after_engine(result)` between the engine's return and the
-    final write, and `after_finish()` right after that write."""
-    real_run, real_finish = execution.run_transfer, execution.finish
-
-    def run_transfer(spec, **kwargs):
-        result = real_run(spec, **kwargs)
-        if after_engine is not None:
-            after_engine(result)
-        return result
-
-    def finish(*args, **kwargs):
-        state = real_finish(*args, **kwargs)
-        if after_finish is not None:
-            after_finish()
-        return state
-
-    monkeypatch.setattr(execution, "run_transfer", run_transfer)
-    monkeypatch.setattr(execution, "finish", finish)
-    return execution.run_job(job.pk)
-
-
 @pytest.mark.parametrize("caller", ["service", "api"])
 def test_a_cancel_answered_as_the_run_finishes_makes_it_end_cancelled(
     caller, monkeypatch, quick_job, operator, api_as
@@ -159,7 +138,7 @@ def test_a_cancel_answered_as_the_run_finishes_makes_it_end_cancelled(
             cancelled = services.cancel_job(quick_job, actor=operator)
             answers.append(200 if cancelled.cancel_requested_at else cancelled.state)
 
-    assert run_with(monkeypatch, quick_job, after_engine=cancel) == "cancelled"
+    assert run_here(monkeypatch, quick_job, after_engine=cancel) == "cancelled"
 
     job = Job.objects.get(pk=quick_job.pk)
     assert answers == [200]
@@ -185,7 +164,7 @@ def test_a_cancel_after_the_outcome_is_stored_says_it_had_finished(
                 services.cancel_job(quick_job, actor=operator)
             answers.append((409, str(excinfo.value)))
 
-    assert run_with(monkeypatch, quick_job, after_finish=cancel) == "succeeded"
+    assert run_here(monkeypatch, quick_job, after_finish=cancel) == "succeeded"
 
     job = Job.objects.get(pk=quick_job.pk)
     assert answers == [(409, f"Job #{job.pk} has already finished (succeeded).")]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.support import free_port
-from tests.transfers.support import put_objects, wait_for_job, write_files
+from tests.transfers.support import (
+    put_objects,
+    run_here,
+    same_bucket_profile,
+    wait_for_job,
+    write_files,
+)
 from transfers import services
 from transfers.models import Endpoint, Job
 
@@ -89,3 +95,39 @@ def test_refused_uploads_fail_every_object_with_s5cmd_s_reason(
     assert "2 object(s) failed (2 to copy); first:" in job.error
     assert job.exit_code == 1 and "s5cmd" in job.command
     assert Endpoint.objects.get(pk=wrong.pk).secret_access_key.reveal() not in job.command
+
+
+@pytest.mark.parametrize("run", ["copying", "with nothing to copy"])
+def test_a_corrupted_destination_object_makes_the_job_partial_with_the_mismatch(
+    run, monkeypatch, settings, team, operator, s3_a, endpoint_a
+):
+    settings.TRANSFER_QUEUE = "nobody-listens-here"  # run here, with a hook at verification
+    client, bucket = s3_a.client(), s3_a.bucket()
+    objects = {"a.txt": b"aaaa", "b.txt": b"bbbb"}
+    put_objects(client, bucket, objects, prefix="src/")
+    if run == "with nothing to copy":  # a sync finds the destination up to date
+        put_objects(client, bucket, objects, prefix="dst/")
+    profile = same_bucket_profile(
+        team, operator, endpoint_a, bucket, name="verified", mode="sync", verify_after=True
+    )
+    job = services.start_job(profile, actor=operator)
+
+    def corrupt_at_verification(progress):
+        if progress.phase == "verifying" and not corrupted:
+            # Same size, other bytes: only the MD5 comparison can tell.
+            client.put_object(Bucket=bucket, Key="dst/b.txt", Body=b"BBBB")
+            corrupted.append("dst/b.txt")
+
+    corrupted = []
+    assert run_here(monkeypatch, job, on_progress=corrupt_at_verification) == "partial"
+
+    job.refresh_from_db()
+    assert corrupted == ["dst/b.txt"]
+    assert job.state == Job.State.PARTIAL
+    assert job.objects_done == (2 if run == "copying" else 0)
+    assert job.verification["mismatched"] == 1
+    assert job.verification["sample"][0]["key"] == "b.txt"
+    assert job.verification["sample"][0]["problem"].startswith("content differs: MD5")
+    failure = job.failures.get()
+    assert (failure.key, failure.operation) == ("b.txt", "verify")
+    assert "1 object(s) failed (1 to verify); first: b.txt: content differs" in job.error

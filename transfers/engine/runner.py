@@ -531,6 +531,10 @@ class _Run:
         # Per-object evidence decides, never s5cmd's exit status or stray output alone.
         if not self.failures:
             return Outcome.PARTIAL if self.unverified else Outcome.SUCCEEDED
+        if any(operation == "verify" for _key, operation in self.failures):
+            # A mismatch is found in what the run copied or left unchanged as up to date:
+            # the run did its work, and some of it did not verify.
+            return Outcome.PARTIAL
         tracker = self.tracker
         if tracker.objects_done == 0 and tracker.objects_deleted == 0:
             return Outcome.FAILED
