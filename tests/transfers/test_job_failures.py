@@ -91,7 +91,11 @@ def test_refused_uploads_fail_every_object_with_s5cmd_s_reason(
     assert job.state == Job.State.FAILED
     failures = dict(job.failures.values_list("key", "error"))
     assert set(failures) == {"a.txt", "b/c.txt"}
-    assert all("SignatureDoesNotMatch" in error for error in failures.values())
+    bucket = job.profile.destination_bucket
+    assert set(failures.values()) == {
+        f"Credentials refused: the secret key does not match the access key id at "
+        f"{wrong.url} (bucket {bucket}) (SignatureDoesNotMatch)."
+    }
     assert "2 object(s) failed (2 to copy); first:" in job.error
     assert job.exit_code == 1 and "s5cmd" in job.command
     assert Endpoint.objects.get(pk=wrong.pk).secret_access_key.reveal() not in job.command
@@ -131,3 +135,55 @@ def test_a_corrupted_destination_object_makes_the_job_partial_with_the_mismatch(
     failure = job.failures.get()
     assert (failure.key, failure.operation) == ("b.txt", "verify")
     assert "1 object(s) failed (1 to verify); first: b.txt: content differs" in job.error
+
+
+def test_a_source_stream_that_breaks_off_is_told_in_words(
+    celery_worker, team, operator, s3_a, s3_b, proxy_a, endpoint_b
+):
+    bucket = s3_a.bucket()
+    put_objects(s3_a.client(), bucket, {"whole.bin": b"w" * 4096, "broken.bin": b"b" * 65536})
+    proxy_a.cut(lambda request: request.method == "GET" and request.key == "broken.bin")
+    through_proxy = s3_a.endpoint(team, "A, through a proxy", url=proxy_a.url)
+
+    job = run(
+        team,
+        operator,
+        mode="copy",
+        source_endpoint=through_proxy,
+        source_bucket=bucket,
+        destination_endpoint=endpoint_b,
+        destination_bucket=s3_b.bucket(),
+    )
+
+    assert job.state == Job.State.PARTIAL and job.plan["route"] == "relay"
+    failure = job.failures.get()
+    assert (failure.key, failure.error) == (
+        "broken.bin",
+        f"Reading failed: The connection to {proxy_a.url} broke off mid-transfer "
+        "(received 0 of 65536 bytes).",
+    )
+
+
+def test_an_unreachable_destination_is_told_in_words(
+    celery_worker, team, operator, s3_a, endpoint_a
+):
+    bucket = s3_a.bucket()
+    put_objects(s3_a.client(), bucket, {"a.txt": b"a"})
+    down = s3_a.endpoint(team, "Nothing there", url=f"http://127.0.0.1:{free_port()}")
+
+    job = run(
+        team,
+        operator,
+        mode="copy",  # the destination is not listed: the first write finds it down
+        source_endpoint=endpoint_a,
+        source_bucket=bucket,
+        destination_endpoint=down,
+        destination_bucket="some-bucket",
+    )
+
+    assert job.state == Job.State.FAILED
+    assert dict(job.failures.values_list("key", "error")) == {
+        "a.txt": f"Writing failed: Cannot reach {down.url}: the connection failed "
+        "(connection refused)."
+    }
+    assert "Error:" not in job.error and "Could not connect" not in job.error

@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.listing import list_local, list_s3
-from transfers.engine.locations import LocalLocation, describe_error
+from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
 from transfers.engine.manifest import Manifest
 from transfers.engine.parallel import for_each
 from transfers.engine.planning import Plan, PlanSummary, Route, build_plan, route_for
@@ -303,16 +303,21 @@ class _Run:
             self.copied.add(key)
             self.tracker.add(objects=1, bytes=plan.source[key].size)
 
+        endpoint = destination.endpoint if source.is_local else source.endpoint
+        # The bucket errors are about; a server-side copy touches two, so name none there.
+        bucket = {Route.UPLOAD: destination, Route.DOWNLOAD: source}.get(plan.route)
+        bucket = bucket.bucket if bucket is not None else ""
+
         def on_error(message: dict) -> bool:
             key = by_arguments.get(arguments_of(str(message.get("command", ""))) or "")
             if key is None:
                 return False
+            error = describe_s5cmd_error(str(message.get("error", "failed")), endpoint, bucket)
             with lock:
                 if key not in done:
-                    errors[key] = str(message.get("error", "failed"))
+                    errors[key] = error
             return True
 
-        endpoint = destination.endpoint if source.is_local else source.endpoint
         batch = S5cmdBatch(
             find_s5cmd(spec.runtime.s5cmd_path),
             endpoint,
@@ -327,10 +332,12 @@ class _Run:
         )
         outcome = batch.run(lines, on_success=on_success, on_error=on_error, cancel=self.cancel)
         self.command, self.exit_code = outcome.command, outcome.exit_code
-        self.notes += [f"s5cmd: {line}" for line in outcome.general_errors + outcome.noise]
+        general = [describe_s5cmd_error(line, endpoint, bucket) for line in outcome.general_errors]
+        general += [f"s5cmd: {line}" for line in outcome.noise]
+        self.notes += general
         if outcome.cancelled:
             return
-        unexplained = "; ".join(outcome.general_errors + outcome.noise)[:500]
+        unexplained = "; ".join(general)[:500]
         for key in keys:
             if key in done:
                 continue
@@ -405,9 +412,7 @@ class _Run:
     def _each(self, keys, work, *, threads: int, endpoint) -> None:
         def describe(exc: BaseException) -> str:
             if isinstance(exc, (BotoCoreError, ClientError)):
-                if endpoint is not None:
-                    return describe_error(exc, endpoint)
-                return f"{exc.__class__.__name__}: {exc}"
+                return describe_error(exc, endpoint)
             return str(exc) or exc.__class__.__name__
 
         failures = for_each(
@@ -446,6 +451,7 @@ class _Run:
             [destination.prefix + key for key in plan.to_delete],
             cancel=self.cancel,
             on_deleted=on_deleted,
+            endpoint=destination.endpoint,
         )
         for full_key, error in failures.items():
             self.fail(full_key[len(destination.prefix) :], "delete", error)

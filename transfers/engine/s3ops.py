@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from transfers.engine.locations import EndpointConfig, describe_code, describe_error
 from transfers.engine.spec import COPY_OBJECT_LIMIT, MiB
 
 MAX_PARTS = 10_000
@@ -137,6 +138,7 @@ def delete_objects(
     *,
     cancel: threading.Event,
     on_deleted: Callable[[list[str]], None],
+    endpoint: EndpointConfig | None = None,
 ) -> dict[str, str]:
     """Delete in batches of 1,000 (DeleteObjects); `on_deleted` gets each batch's deleted keys.
     Returns key -> error for what failed."""
@@ -151,10 +153,10 @@ def delete_objects(
                 Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
             )
         except (BotoCoreError, ClientError) as exc:
-            failures.update(dict.fromkeys(batch, str(exc)))
+            failures.update(dict.fromkeys(batch, describe_error(exc, endpoint, bucket)))
             continue
         errors = {
-            e["Key"]: f"{e.get('Code', '')}: {e.get('Message', '')}"
+            e["Key"]: describe_code(e.get("Code", ""), e.get("Message", ""), endpoint, bucket)
             for e in response.get("Errors", ())
         }
         failures.update(errors)
