@@ -8,6 +8,8 @@ from tests.support import free_port
 from tests.transfers.support import (
     put_objects,
     run_here,
+    s3_keys,
+    s5cmd_processes,
     same_bucket_profile,
     wait_for_job,
     write_files,
@@ -187,3 +189,42 @@ def test_an_unreachable_destination_is_told_in_words(
         "(connection refused)."
     }
     assert "Error:" not in job.error and "Could not connect" not in job.error
+
+
+def test_objects_that_arrived_before_s5cmd_was_killed_count_done(
+    celery_worker, team, operator, s3_a, proxy_a, local_dir
+):
+    objects = {"a.txt": b"first", "b.txt": b"second", "c.txt": b"third"}
+    write_files(local_dir, objects)
+    bucket = s3_a.bucket()
+    # b.txt reaches the server, which stores it; s5cmd never gets the answer, so never says.
+    landed = proxy_a.hold(
+        lambda request: request.is_put() and request.key == "b.txt", after_server=True
+    )
+    destination = s3_a.endpoint(team, "A, through a proxy", url=proxy_a.url)
+    profile = services.create_profile(
+        team,
+        actor=operator,
+        name="killed",
+        mode="copy",
+        workers=1,
+        source_path=str(local_dir),
+        destination_endpoint=destination,
+        destination_bucket=bucket,
+    )
+    job = services.start_job(profile, actor=operator)
+
+    assert landed.reached.wait(60), "b.txt never reached the server"
+    (s5cmd,) = s5cmd_processes(proxy_a.url)
+    s5cmd.kill()  # as the kernel's OOM killer would
+    landed.release()
+    job = wait_for_job(job)
+
+    arrived = s3_keys(s3_a.client(), bucket)
+    assert "b.txt" in arrived
+    assert job.exit_code == -9
+    assert job.objects_done == len(arrived)
+    failed = dict(job.failures.values_list("key", "error"))
+    assert set(failed) == set(objects) - arrived
+    assert all(error.startswith("s5cmd reported no result") for error in failed.values())
+    assert job.state == (Job.State.SUCCEEDED if not failed else Job.State.PARTIAL)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
-from transfers.engine.listing import list_local, list_s3
+from transfers.engine.listing import ObjectInfo, list_local, list_s3, local_md5
 from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
 from transfers.engine.manifest import Manifest
 from transfers.engine.parallel import for_each
@@ -337,6 +337,12 @@ class _Run:
         self.notes += general
         if outcome.cancelled:
             return
+        # s5cmd can die (killed, out of memory) between an object landing and its success
+        # line: look at the destination before calling an unreported object failed.
+        for key in self._arrived_intact([k for k in keys if k not in done and k not in errors]):
+            done.add(key)
+            self.copied.add(key)
+            self.tracker.add(objects=1, bytes=plan.source[key].size)
         unexplained = "; ".join(general)[:500]
         for key in keys:
             if key in done:
@@ -347,6 +353,67 @@ class _Run:
                 + ")"
             )
             self.fail(key, "copy", error)
+
+    def _arrived_intact(self, keys: list[str]) -> set[str]:
+        """The keys whose object is at the destination as verification would accept it: same
+        size, same MD5 where both sides know it, and not the object the plan found there."""
+        if not keys:
+            return set()
+        destination, plan = self.spec.destination, self.plan
+        found: dict[str, ObjectInfo] = {}
+        lock = threading.Lock()
+
+        def look(key: str) -> None:
+            if destination.is_local:
+                target = safe_local_target(destination.path, key)
+                try:
+                    stat = os.stat(target) if target else None
+                except FileNotFoundError:
+                    stat = None
+                info = stat and ObjectInfo(size=stat.st_size, mtime=stat.st_mtime)
+                if info and plan.source[key].md5 and info.size == plan.source[key].size:
+                    info.etag = local_md5(target)
+            else:
+                try:
+                    head = self.clients["destination"].head_object(
+                        Bucket=destination.bucket, Key=destination.prefix + key
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                        return
+                    raise
+                info = ObjectInfo(
+                    size=head["ContentLength"],
+                    etag=head.get("ETag", "").strip('"'),
+                    mtime=head["LastModified"].timestamp(),
+                )
+            if info:
+                with lock:
+                    found[key] = info
+
+        unknown = for_each(
+            keys,
+            look,
+            threads=8,
+            cancel=self.cancel,
+            describe=lambda exc: str(exc),
+            name="reconcile",
+        )
+        if unknown:
+            logger.info("could not look up %d unreported objects at the destination", len(unknown))
+        before = plan.destination or {}
+        intact = set()
+        for key, info in found.items():
+            wanted, old = plan.source[key], before.get(key)
+            if info.size != wanted.size:
+                continue
+            if wanted.md5 and info.md5 and wanted.md5 != info.md5:
+                continue
+            unchanged = old is not None and (old.mtime, old.size) == (info.mtime, info.size)
+            if unchanged and (destination.is_local or old.etag == info.etag):
+                continue  # what was there before the run, not what it copied
+            intact.add(key)
+        return intact
 
     def copy_server_side(self, keys: list[str]) -> None:
         if not keys:
