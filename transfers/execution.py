@@ -30,7 +30,7 @@ from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
 from transfers import notifications, prediction
-from transfers.engine import EngineError, Outcome, Result, run_transfer
+from transfers.engine import EngineError, Outcome, Result, run_transfer, sweep_uploads
 from transfers.errors import Unavailable
 from transfers.manifests import Built
 from transfers.models import Job, JobFailure, JobSample
@@ -274,7 +274,39 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
         )
         notifications.notify_job(job)
         transaction.on_commit(lambda: broadcast_job(job))
+        if state == Job.State.CANCELLED:
+            transaction.on_commit(lambda: _schedule_late_sweeps(job.pk))
     return state
+
+
+def _schedule_late_sweeps(job_id: int) -> None:
+    """A request s5cmd sent just before it was stopped can still create an upload after the
+    run's abort passes, however long they wait; look again later (a bucket lifecycle rule
+    that aborts incomplete uploads is the backstop, see README)."""
+    from transfers.tasks import sweep_uploads
+
+    delay = settings.TRANSFER_LATE_SWEEP_SECONDS
+    for countdown in (delay, 10 * delay):
+        sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
+
+
+def sweep_cancelled_uploads(job_id: int) -> int:
+    """Abort the incomplete uploads a cancelled job's keys still have at its destination,
+    unless a later job of the profile is in progress (the uploads may be its own)."""
+    job = Job.objects.select_related("team").filter(pk=job_id).first()
+    if job is None or job.state != Job.State.CANCELLED:
+        return 0
+    if job.profile_id and Job.objects.active().filter(profile_id=job.profile_id).exists():
+        logger.info("job %s: a later run is in progress; no late sweep", job_id)
+        return 0
+    try:
+        aborted = sweep_uploads(spec_for_job(job))
+    except (Unavailable, EngineError, DecryptionError) as exc:
+        logger.warning("job %s: late sweep of incomplete uploads failed: %s", job_id, exc)
+        return 0
+    if aborted:
+        logger.info("job %s: aborted %d incomplete uploads that landed late", job_id, aborted)
+    return aborted
 
 
 def _cancelled_while_finishing(result: Result) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
+from transfers.engine.filters import split_wildcard_prefix
 from transfers.engine.listing import ObjectInfo, list_local, list_s3, local_md5
 from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
 from transfers.engine.manifest import Manifest
@@ -26,6 +27,7 @@ from transfers.engine.relay import BufferBudget, Relay
 from transfers.engine.s3ops import (
     abort_incomplete_uploads,
     delete_objects,
+    list_incomplete_uploads,
     server_side_copy,
 )
 from transfers.engine.s5cmd import S5cmdBatch, arguments_of, command_line, find_s5cmd
@@ -670,4 +672,56 @@ class _Run:
             client.close()
 
 
-__all__ = ["Failure", "Outcome", "Result", "TransferError", "plan_transfer", "run_transfer"]
+def sweep_uploads(spec: TransferSpec) -> int:
+    """Abort incomplete multipart uploads at the destination whose key is one the source
+    holds: what a stopped run's requests still in flight created after its own abort passes.
+    Returns how many were aborted."""
+    spec = check_spec(spec)
+    source, destination = spec.source, spec.destination
+    if destination.is_local:
+        return 0
+    clients = clients_for(spec)
+    try:
+        uploads = list_incomplete_uploads(
+            clients["destination"], destination.bucket, destination.prefix
+        )
+        if not uploads:
+            return 0
+        if source.is_local:
+            ours = {
+                key
+                for key, _ in uploads
+                if os.path.isfile(safe_local_target(source.path, key) or "")
+            }
+        else:
+            base = source.prefix
+            if spec.options.source_wildcards:
+                base = split_wildcard_prefix(base)[0]
+            listing = list_s3(source, clients["source"], base=base, keep=lambda key: True)
+            ours = {key for key, _ in uploads if key in listing}
+        aborted = 0
+        for key, upload_id in uploads:
+            if key in ours:
+                clients["destination"].abort_multipart_upload(
+                    Bucket=destination.bucket, Key=destination.prefix + key, UploadId=upload_id
+                )
+                aborted += 1
+        return aborted
+    except (BotoCoreError, ClientError) as exc:
+        raise TransferError(
+            "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
+        ) from None
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+__all__ = [
+    "Failure",
+    "Outcome",
+    "Result",
+    "TransferError",
+    "plan_transfer",
+    "run_transfer",
+    "sweep_uploads",
+]

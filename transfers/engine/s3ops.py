@@ -131,6 +131,17 @@ def abort_incomplete_uploads(client, bucket: str, prefix: str, keys: Iterable[st
     return aborted
 
 
+def list_incomplete_uploads(client, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key relative to `prefix`, upload id) of every incomplete multipart upload under it."""
+    found = []
+    paginator = client.get_paginator("list_multipart_uploads")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for upload in page.get("Uploads", ()):
+            if upload["Key"].startswith(prefix):
+                found.append((upload["Key"][len(prefix) :], upload["UploadId"]))
+    return found
+
+
 def delete_objects(
     client,
     bucket: str,
