@@ -290,11 +290,12 @@ def _schedule_late_sweeps(job_id: int) -> None:
         sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
 
 
-def sweep_cancelled_uploads(job_id: int) -> int:
-    """Abort the incomplete uploads a cancelled job's keys still have at its destination,
-    unless a later job of the profile is in progress (the uploads may be its own)."""
+def sweep_abandoned_uploads(job_id: int) -> int:
+    """Abort the incomplete uploads a stopped job's keys still have at its destination (a
+    cancelled job, or one whose worker died), unless a later job of the profile is in
+    progress (the uploads may be its own)."""
     job = Job.objects.select_related("team").filter(pk=job_id).first()
-    if job is None or job.state != Job.State.CANCELLED:
+    if job is None or job.state not in (Job.State.CANCELLED, Job.State.FAILED):
         return 0
     if job.profile_id and Job.objects.active().filter(profile_id=job.profile_id).exists():
         logger.info("job %s: a later run is in progress; no late sweep", job_id)
@@ -363,6 +364,8 @@ def reap_expired_leases() -> list[int]:
             notifications.notify_job(job)
             if state == Job.State.QUEUED:
                 transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
+            else:  # the dead worker's s5cmd died with it, before any abort pass
+                transaction.on_commit(lambda job_id=job.pk: _schedule_late_sweeps(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))
         reaped.append(job.pk)
     return reaped

@@ -28,8 +28,9 @@ def reap_jobs() -> list[int]:
 
 @shared_task(name="transfers.sweep_uploads")
 def sweep_uploads(job_id: int) -> int:
-    """Some time after a cancel: abort incomplete uploads of the job's keys that landed late."""
-    return execution.sweep_cancelled_uploads(job_id)
+    """Some time after a cancel or a worker's death: abort incomplete uploads of the job's
+    keys that landed late or that no abort pass saw."""
+    return execution.sweep_abandoned_uploads(job_id)
 
 
 @shared_task(name="transfers.run_scheduled")

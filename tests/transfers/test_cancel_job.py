@@ -132,7 +132,7 @@ def test_an_upload_a_request_in_flight_creates_after_the_cancel_is_aborted_later
 
     delay = settings.TRANSFER_LATE_SWEEP_SECONDS
     assert sweeps == [((job.pk,), delay), ((job.pk,), 10 * delay)]
-    assert execution.sweep_cancelled_uploads(job.pk) == 1  # what the first one does
+    assert execution.sweep_abandoned_uploads(job.pk) == 1  # what the first one does
     assert multipart_uploads(client, bucket) == []
 
 
