@@ -346,6 +346,9 @@ TRANSFER_MAX_ATTEMPTS = env.int("TRANSFER_MAX_ATTEMPTS", 2, min=1, max=10)
 TRANSFER_REAPER_INTERVAL = env.int("TRANSFER_REAPER_INTERVAL", 30, min=1)
 # Seconds s5cmd gets to exit after SIGTERM (cancel) before SIGKILL.
 TRANSFER_KILL_GRACE_SECONDS = env.int("TRANSFER_KILL_GRACE_SECONDS", 10, min=1)
+# After a cancel, the run's incomplete uploads are looked for again this many seconds after it
+# ends, and ten times as many: a request sent just before s5cmd was stopped can still land.
+TRANSFER_LATE_SWEEP_SECONDS = env.int("TRANSFER_LATE_SWEEP_SECONDS", 60, min=1)
 # Memory the cross-endpoint relay may hold in buffers, per job.
 TRANSFER_RELAY_BUFFER_MB = env.int("TRANSFER_RELAY_BUFFER_MB", 256, min=16)
 # Objects above this are copied in parts (UploadPartCopy); S3's CopyObject stops at 5 GiB.

@@ -622,7 +622,9 @@ def get_job(request: HttpRequest, job_id: int):
     description=(
         "A queued or paused job is cancelled at once. A running one gets "
         "`cancel_requested_at` and its worker stops it within seconds (state `cancelled`). "
-        "Cancelling again is harmless; cancelling a finished job is a 409."
+        "A 200 means the job ends `cancelled`, even one whose run was finishing. "
+        "Cancelling again is harmless; cancelling a job whose outcome is stored is a 409 "
+        "naming it."
     ),
 )
 def cancel_job(request: HttpRequest, job_id: int):

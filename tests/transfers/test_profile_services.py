@@ -177,6 +177,29 @@ def test_wildcards_are_literal_unless_asked_for(team, operator, endpoint):
 
 
 @pytest.mark.django_db
+def test_it_treats_a_star_in_a_prefix_literally_when_checking_overlap(team, operator, endpoint):
+    same_bucket = {"destination_bucket": "source-bucket", "destination_prefix": "star-out/"}
+
+    literal = services.create_profile(
+        team,
+        actor=operator,
+        **fields(endpoint, name="literal", source_prefix="star*/", **same_bucket),
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        services.create_profile(
+            team,
+            actor=operator,
+            **fields(
+                endpoint, name="glob", source_prefix="star*", source_wildcards=True, **same_bucket
+            ),
+        )
+
+    assert (literal.source_prefix, literal.destination_prefix) == ("star*/", "star-out/")
+    assert "overlaps the source" in excinfo.value.message_dict["destination_prefix"][0]
+    assert list(SyncProfile.objects.values_list("name", flat=True)) == ["literal"]
+
+
+@pytest.mark.django_db
 def test_it_updates_and_records_before_and_after(team, operator, endpoint):
     profile = services.create_profile(team, actor=operator, **fields(endpoint))
 

@@ -325,7 +325,10 @@ def test_a_preview_lists_real_buckets_and_moves_nothing(api_as, operator, team, 
 def test_an_unreachable_endpoint_makes_a_preview_a_502(api_as, operator, profile, endpoint):
     from tests.support import free_port
 
-    Endpoint.objects.filter(pk=endpoint.pk).update(url=f"http://127.0.0.1:{free_port()}")
+    down = f"http://127.0.0.1:{free_port()}"
+    Endpoint.objects.filter(pk=endpoint.pk).update(url=down)
     response = api_as(operator).post(f"/profiles/{profile.pk}/preview")
     assert response.status_code == 502
-    assert "Cannot reach" in response.json()["detail"]
+    assert response.json()["detail"].endswith(
+        f"Cannot reach {down}: the connection failed (connection refused)."
+    )

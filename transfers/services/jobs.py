@@ -128,7 +128,11 @@ def start_job(
 
 def cancel_job(job: Job, *, actor, request=None) -> Job:
     """A job that has not started (or waits for approval) is cancelled at once; a running one
-    is asked to stop, and its worker stops s5cmd, aborts its uploads and marks it cancelled."""
+    is asked to stop, and its worker stops s5cmd, aborts its uploads and marks it cancelled.
+
+    Returning means the job ends `cancelled`: the worker's final write (execution.finish)
+    locks the row too and honours a request that came first, even once the engine is done.
+    A job whose outcome is already stored raises JobStateError naming that outcome."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.state in Job.FINISHED_STATES:
