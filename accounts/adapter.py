@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.shortcuts import render
 
 from accounts import audit, services
 from accounts.models import User
+from accounts.security import authenticated_recently
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -42,6 +44,13 @@ class AccountAdapter(DefaultAccountAdapter):
                 request=request,
             )
             raise
+
+    def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
+        # allauth asks this before its own check, which ignores sign-ins (see
+        # accounts.security.authenticated_recently); allauth's middleware sets the request.
+        if not super().is_reauthentication_required(app=app, **kwargs):
+            return False
+        return not authenticated_recently(context.request)
 
     def authenticate(self, request: HttpRequest, **credentials: Any):
         user = super().authenticate(request, **credentials)

@@ -277,7 +277,8 @@ MFA_PASSKEY_LOGIN_ENABLED = False  # keys are a second factor; sign-in stays SSO
 MFA_RECOVERY_CODES_SHOW_ONCE = True
 MFA_TOTP_ISSUER = SITE_NAME
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # http://localhost in development only
-# Changing MFA, passwords or creating API tokens needs a sign-in this recent (seconds).
+# Changing MFA, passwords or creating API tokens needs a sign-in or re-authentication this recent
+# (seconds; accounts.security.authenticated_recently).
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_TIMEOUT", 300, min=30)
 MFA_REAUTHENTICATION_REQUIRED = True
 
