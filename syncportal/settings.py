@@ -281,6 +281,13 @@ MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # http://localhost in development on
 # (seconds; accounts.security.authenticated_recently).
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_TIMEOUT", 300, min=30)
 MFA_REAUTHENTICATION_REQUIRED = True
+# Password, second factor, or (SSO users) a new sign-in at the provider (accounts.oidc); not a
+# code by email, which would make the mail server a way in and its outage a way out.
+ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa", "socialaccount")
+# allauth refuses MFA to accounts with an unverified address, against strangers signing up with
+# someone else's; here nobody signs up (admins and the SSO provider create accounts), and many
+# providers never send `email_verified`, which locked SSO users out of the MFA they must enrol.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 
 # Brute force: failed local logins per account (whatever the client IP) lock it for a while;
 # a per-IP limit slows spraying. Counters live in the shared cache (Redis).
