@@ -11,7 +11,7 @@ from allauth.core import context as allauth_context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.shortcuts import render
 
@@ -48,6 +48,18 @@ class AccountAdapter(DefaultAccountAdapter):
                 request=request,
             )
             raise
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth takes the TRUSTED_PROXY_COUNT-th X-Forwarded-For entry from the right and
+        # fails (a 500 at sign-in) when there are fewer: then the request did not come through
+        # the proxies, and the peer is the client. The audit trail uses this too.
+        try:
+            return super().get_client_ip(request)
+        except ImproperlyConfigured:
+            peer = request.META.get("REMOTE_ADDR")
+            if not peer:
+                raise PermissionDenied("Unable to determine client IP address") from None
+            return peer
 
     def get_reauthentication_methods(self, user: Any) -> list[dict]:
         # SSO users have no password: they confirm at their provider, the first (default) way.

@@ -53,8 +53,9 @@ def authenticated_recently(request: Any) -> bool:
 
 
 def client_ip(request: Any) -> str | None:
-    """The client's address: X-Forwarded-For only counts for the TRUSTED_PROXY_COUNT hops."""
+    """The client's address: X-Forwarded-For only counts for the TRUSTED_PROXY_COUNT hops
+    (the web server passes the peer address on untouched: syncportal.server)."""
     try:
         return get_adapter(request).get_client_ip(request)
-    except (ImproperlyConfigured, PermissionDenied):  # fewer hops than configured proxies
+    except (ImproperlyConfigured, PermissionDenied):
         return request.META.get("REMOTE_ADDR") or None

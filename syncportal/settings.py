@@ -303,6 +303,13 @@ ACCOUNT_RATE_LIMITS = {
 # and the client IP is the peer address; N: the Nth address from the right is the client.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, min=0, max=10)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# uvicorn's own setting, which the web process (syncportal.server) does not use: refuse it
+# rather than let a configuration that relied on it record the proxy as every client.
+if env.str("FORWARDED_ALLOW_IPS", None) is not None:
+    raise ConfigError(
+        "FORWARDED_ALLOW_IPS is not used: set TRUSTED_PROXY_COUNT to the number of proxies "
+        "in front of the portal that append to X-Forwarded-For"
+    )
 
 # Sessions also end this long after sign-in, however active (SESSION_IDLE_TIMEOUT is above).
 SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=300)
