@@ -210,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.run("migrate", [*manage, "migrate", "--noinput", "-v", "0"])
         supervisor.run("seed_demo", [*manage, "seed_demo", "--s3-url", env["SANDBOX_S3_URL"]])
 
-        web = "uvicorn syncportal.asgi:application --lifespan off --no-server-header"
-        web_args = [*web.split(), "--host", args.host, "--port", str(args.port)]
+        web_args = ["syncportal.server", "--host", args.host, "--port", str(args.port)]
         supervisor.start("web", [PYTHON, "-m", *web_args])
         # --quiet: no start-up banners, so ours stays on screen; log lines still show.
         worker = "celery -A syncportal --quiet worker -l INFO --concurrency 2 -n worker@%h"

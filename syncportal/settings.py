@@ -278,9 +278,17 @@ MFA_PASSKEY_LOGIN_ENABLED = False  # keys are a second factor; sign-in stays SSO
 MFA_RECOVERY_CODES_SHOW_ONCE = True
 MFA_TOTP_ISSUER = SITE_NAME
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # http://localhost in development only
-# Changing MFA, passwords or creating API tokens needs a sign-in this recent (seconds).
+# Changing MFA, passwords or creating API tokens needs a sign-in or re-authentication this recent
+# (seconds; accounts.security.authenticated_recently).
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_TIMEOUT", 300, min=30)
 MFA_REAUTHENTICATION_REQUIRED = True
+# Password, second factor, or (SSO users) a new sign-in at the provider (accounts.oidc); not a
+# code by email, which would make the mail server a way in and its outage a way out.
+ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa", "socialaccount")
+# allauth refuses MFA to accounts with an unverified address, against strangers signing up with
+# someone else's; here nobody signs up (admins and the SSO provider create accounts), and many
+# providers never send `email_verified`, which locked SSO users out of the MFA they must enrol.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 
 # Brute force: failed local logins per account (whatever the client IP) lock it for a while;
 # a per-IP limit slows spraying. Counters live in the shared cache (Redis).
@@ -296,6 +304,13 @@ ACCOUNT_RATE_LIMITS = {
 # and the client IP is the peer address; N: the Nth address from the right is the client.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, min=0, max=10)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# uvicorn's own setting, which the web process (syncportal.server) does not use: refuse it
+# rather than let a configuration that relied on it record the proxy as every client.
+if env.str("FORWARDED_ALLOW_IPS", None) is not None:
+    raise ConfigError(
+        "FORWARDED_ALLOW_IPS is not used: set TRUSTED_PROXY_COUNT to the number of proxies "
+        "in front of the portal that append to X-Forwarded-For"
+    )
 
 # Sessions also end this long after sign-in, however active (SESSION_IDLE_TIMEOUT is above).
 SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=300)

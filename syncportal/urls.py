@@ -5,6 +5,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from accounts import oidc
+from accounts import views as account_views
 from syncportal.api import api
 
 admin.site.site_header = "SyncPortal administration"
@@ -24,6 +25,12 @@ urlpatterns = [
     path("api/v1/", api.urls),
     # Before allauth's own: the same OIDC URLs, with nonce and signature checks (accounts.oidc).
     path("accounts/", include(oidc.urlpatterns)),
+    # Under /accounts/, which the MFA policy leaves open: SSO users confirm here to enrol.
+    path(
+        "accounts/reauthenticate/sso/",
+        account_views.sso_reauthenticate,
+        name="sso_reauthenticate",
+    ),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("", include("transfers.urls")),

@@ -65,7 +65,7 @@ def test_it_starts_the_portal_and_stops_every_process(tmp_path):
             assert r.status == 200
         children = descendants(supervisor.pid)
         names = " ".join(" ".join(p.cmdline()) for p in children)
-        for part in ("redis-server", "moto.server", "uvicorn", "worker", "beat"):
+        for part in ("redis-server", "moto.server", "syncportal.server", "worker", "beat"):
             assert part in names, names
 
         supervisor.send_signal(signal.SIGINT)
