@@ -112,9 +112,27 @@
     });
   }
 
+  // A form that came back with errors: focus its summary (which scrolls it into view), and let
+  // each of the summary's links put the cursor in its field.
+  function errorSummary() {
+    const summary = document.querySelector("[data-error-summary]");
+    if (!summary) return;
+    summary.focus();
+    summary.addEventListener("click", function (event) {
+      const link = event.target.closest("a[href^='#']");
+      const field = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (field) {
+        event.preventDefault();
+        field.focus();
+        field.scrollIntoView({ block: "center" });
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     menu();
+    errorSummary();
     document.body.addEventListener("htmx:load", function (event) {
       localTimes(event.detail.elt);
     });
