@@ -127,6 +127,9 @@ REDIS_URL = env.url(
 )
 
 
+CHANNEL_LAYER_READ_TIMEOUT = 30  # seconds; see CHANNEL_LAYERS
+
+
 def redis_settings(url: str) -> dict:
     """Every setting derived from the Redis URL (the test suite re-applies it to its own Redis)."""
     return {
@@ -136,7 +139,21 @@ def redis_settings(url: str) -> dict:
         "CHANNEL_LAYERS": {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [url], "prefix": "syncportal:channels:"},
+                "CONFIG": {
+                    "hosts": [
+                        {
+                            "address": url,
+                            # A socket's consumer waits for its next message in a blocking
+                            # BZPOPMIN of 5 s (channels_redis), repeated while the socket is
+                            # idle. redis-py's default read timeout is also 5 s: it would give
+                            # up first and kill the consumer. Longer than the block, and still
+                            # finite so that a Redis gone silent is noticed.
+                            "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT,
+                            "socket_connect_timeout": 5,
+                        }
+                    ],
+                    "prefix": "syncportal:channels:",
+                },
             }
         },
         "CACHES": {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 import pytest
 
@@ -194,9 +195,15 @@ def celery_worker(process_env, tmp_path_factory):
         sys.stderr.write(worker.output())
 
 
+@dataclass(frozen=True)
+class WebServer:
+    url: str
+    process: ChildProcess  # its output() is the server's log
+
+
 @pytest.fixture(scope="session")
-def live_server_url(process_env, tmp_path_factory) -> str:
-    """The real ASGI application under uvicorn, on the test database."""
+def web_server(process_env, tmp_path_factory) -> WebServer:
+    """The real ASGI application under uvicorn, on the test database and the test Redis."""
     import urllib.request
 
     port = free_port()
@@ -214,8 +221,13 @@ def live_server_url(process_env, tmp_path_factory) -> str:
             return False
 
     wait_until(ready, "the web server", timeout=120)
-    yield url
+    yield WebServer(url, server)
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(web_server) -> str:
+    return web_server.url
 
 
 # --- S3 on loopback ---------------------------------------------------------------------------
