@@ -7,7 +7,7 @@ A consumer of live progress subclasses `GroupConsumer` and says which group a us
             job_id = self.scope["url_route"]["kwargs"]["job_id"]
             if Job.objects.visible_to(user).filter(pk=job_id).exists():
                 return f"job.{job_id}"
-            return None  # not found for this user: the handshake is refused
+            return None  # not found for this user: the socket is closed with 4404
 
 The origin is validated before any of this by `AllowedHostsOriginValidator` (syncportal.asgi).
 Messages sent to the group with `{"type": "relay", "payload": {...}}` reach the browser as JSON.
@@ -79,6 +79,9 @@ class GroupConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         refusal, groups, messages = await database_sync_to_async(self._authorize)()
         if refusal:
+            # Closing before accepting would reject the handshake with HTTP 403, and a browser
+            # sees neither status nor code (only 1006): accept, then close with the reason.
+            await self.accept()
             await self.close(code=refusal)
             return
         for group in groups:
