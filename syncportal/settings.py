@@ -316,6 +316,10 @@ ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 # Sessions also end this long after sign-in, however active (SESSION_IDLE_TIMEOUT is above).
 SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=300)
 
+# An open WebSocket checks again that its user may still watch this often, besides when told
+# (accounts.realtime): it catches changes made behind the portal's back, such as a bulk UPDATE.
+SOCKET_ACCESS_RECHECK_SECONDS = env.int("SOCKET_ACCESS_RECHECK_SECONDS", 60, min=1, max=3600)
+
 # Personal API tokens: the longest lifetime a user may choose, in days.
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", 365, min=1)
 NINJA_PAGINATION_PER_PAGE = 50

@@ -201,14 +201,12 @@ class WebServer:
     process: ChildProcess  # its output() is the server's log
 
 
-@pytest.fixture(scope="session")
-def web_server(process_env, tmp_path_factory) -> WebServer:
-    """The real ASGI application under uvicorn, on the test database and the test Redis."""
+def run_web_server(env: dict[str, str], log) -> WebServer:
+    """Start uvicorn on the ASGI application and wait until it serves pages."""
     import urllib.request
 
     port = free_port()
-    log = tmp_path_factory.mktemp("web") / "web.log"
-    server = start_web_server(process_env, log, port)
+    server = start_web_server(env, log, port)
     url = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -220,9 +218,20 @@ def web_server(process_env, tmp_path_factory) -> WebServer:
         except OSError:
             return False
 
-    wait_until(ready, "the web server", timeout=120)
-    yield WebServer(url, server)
-    server.stop()
+    try:
+        wait_until(ready, "the web server", timeout=120)
+    except BaseException:
+        server.stop()
+        raise
+    return WebServer(url, server)
+
+
+@pytest.fixture(scope="session")
+def web_server(process_env, tmp_path_factory) -> WebServer:
+    """The real ASGI application under uvicorn, on the test database and the test Redis."""
+    server = run_web_server(process_env, tmp_path_factory.mktemp("web") / "web.log")
+    yield server
+    server.process.stop()
 
 
 @pytest.fixture(scope="session")
