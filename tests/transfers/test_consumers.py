@@ -28,6 +28,7 @@ async def closed_with(socket) -> int:
     assert connected
     output = await socket.receive_output(timeout=5)
     assert output["type"] == "websocket.close", output
+    await socket.disconnect()  # as the browser answers the close; the consumer then ends
     return output["code"]
 
 
