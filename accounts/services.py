@@ -212,13 +212,6 @@ def _check_password(password: str, user: User) -> None:
         raise Invalid(" ".join(exc.messages), field="password") from None
 
 
-def _end_sockets_after_commit(user: User) -> None:
-    from accounts.realtime import end_user_sockets
-
-    user_id = user.pk
-    transaction.on_commit(lambda: end_user_sockets(user_id))
-
-
 def create_user(
     username: str,
     *,
@@ -283,9 +276,8 @@ def update_user(user: User, *, actor: Any = None, request: Any = None, **changes
         for field in diff:
             setattr(user, field, changes[field])
         user.save(update_fields=list(diff))
+        # Saving the user makes its open sockets check their access again (accounts.signals).
         audit.record("user.updated", actor=actor, target=user, details=diff, request=request)
-        if any(field in diff and not changes[field] for field in PRIVILEGES):
-            _end_sockets_after_commit(user)
     return user
 
 
@@ -301,7 +293,6 @@ def deactivate_user(user: User, *, actor: Any = None, request: Any = None) -> Us
         user.is_active = False
         user.save(update_fields=["is_active"])
         audit.record("user.deactivated", actor=actor, target=user, request=request)
-        _end_sockets_after_commit(user)
     return user
 
 

@@ -1,4 +1,5 @@
-"""Audit of sign-in events and MFA changes, from Django's and allauth's signals.
+"""Audit of sign-in events and MFA changes, from Django's and allauth's signals; and telling
+open WebSockets when what their user may watch changes.
 
 Handlers only record; they never store secrets (Django already masks the password in
 `user_login_failed`, and we keep only the login name from it).
@@ -19,9 +20,11 @@ from allauth.mfa.signals import (
     authenticator_reset,
 )
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from accounts import audit
+from accounts.models import Membership, User
 
 SESSION_STARTED_KEY = "syncportal_auth_started"
 
@@ -107,3 +110,35 @@ def _mfa_failed(sender, request, user, **kwargs: Any) -> None:
         details={"reason": "wrong second factor", "type": getattr(authenticator, "type", "")},
         request=request,
     )
+
+
+# --- Open WebSockets --------------------------------------------------------------------------
+# Accounts and memberships change through the services and through Django's admin alike: the
+# model signals catch both. The sockets re-check after the change commits (accounts.realtime).
+
+
+@receiver(user_logged_out, dispatch_uid="accounts.sockets_signed_out")
+def _sockets_signed_out(sender, request, user, **kwargs: Any) -> None:
+    session = getattr(request, "session", None)
+    if user is not None and session is not None and session.session_key:
+        from accounts.realtime import announce_access_change
+
+        announce_access_change(user.pk, ended_session=session.session_key)
+
+
+@receiver(post_save, sender=User, dispatch_uid="accounts.sockets_user_changed")
+def _sockets_user_changed(sender, instance: User, created: bool, update_fields=None, **kwargs):
+    # Every sign-in saves last_login alone: nothing a socket depends on.
+    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        return
+    from accounts.realtime import announce_access_change
+
+    announce_access_change(instance.pk)
+
+
+@receiver(post_save, sender=Membership, dispatch_uid="accounts.sockets_membership_saved")
+@receiver(post_delete, sender=Membership, dispatch_uid="accounts.sockets_membership_deleted")
+def _sockets_membership_changed(sender, instance: Membership, **kwargs: Any) -> None:
+    from accounts.realtime import announce_access_change
+
+    announce_access_change(instance.user_id)

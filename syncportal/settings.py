@@ -128,6 +128,9 @@ REDIS_URL = env.url(
 )
 
 
+CHANNEL_LAYER_READ_TIMEOUT = 30  # seconds; see CHANNEL_LAYERS
+
+
 def redis_settings(url: str) -> dict:
     """Every setting derived from the Redis URL (the test suite re-applies it to its own Redis)."""
     return {
@@ -137,7 +140,21 @@ def redis_settings(url: str) -> dict:
         "CHANNEL_LAYERS": {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [url], "prefix": "syncportal:channels:"},
+                "CONFIG": {
+                    "hosts": [
+                        {
+                            "address": url,
+                            # A socket's consumer waits for its next message in a blocking
+                            # BZPOPMIN of 5 s (channels_redis), repeated while the socket is
+                            # idle. redis-py's default read timeout is also 5 s: it would give
+                            # up first and kill the consumer. Longer than the block, and still
+                            # finite so that a Redis gone silent is noticed.
+                            "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT,
+                            "socket_connect_timeout": 5,
+                        }
+                    ],
+                    "prefix": "syncportal:channels:",
+                },
             }
         },
         "CACHES": {
@@ -314,6 +331,10 @@ if env.str("FORWARDED_ALLOW_IPS", None) is not None:
 
 # Sessions also end this long after sign-in, however active (SESSION_IDLE_TIMEOUT is above).
 SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=300)
+
+# An open WebSocket checks again that its user may still watch this often, besides when told
+# (accounts.realtime): it catches changes made behind the portal's back, such as a bulk UPDATE.
+SOCKET_ACCESS_RECHECK_SECONDS = env.int("SOCKET_ACCESS_RECHECK_SECONDS", 60, min=1, max=3600)
 
 # Personal API tokens: the longest lifetime a user may choose, in days.
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", 365, min=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 import pytest
 
@@ -202,14 +203,18 @@ def celery_worker(process_env, tmp_path_factory):
         sys.stderr.write(worker.output())
 
 
-@pytest.fixture(scope="session")
-def live_server_url(process_env, tmp_path_factory) -> str:
-    """The real ASGI application under uvicorn, on the test database."""
+@dataclass(frozen=True)
+class WebServer:
+    url: str
+    process: ChildProcess  # its output() is the server's log
+
+
+def run_web_server(env: dict[str, str], log) -> WebServer:
+    """Start uvicorn on the ASGI application and wait until it serves pages."""
     import urllib.request
 
     port = free_port()
-    log = tmp_path_factory.mktemp("web") / "web.log"
-    server = start_web_server(process_env, log, port)
+    server = start_web_server(env, log, port)
     url = f"http://127.0.0.1:{port}"
 
     def ready():
@@ -221,9 +226,25 @@ def live_server_url(process_env, tmp_path_factory) -> str:
         except OSError:
             return False
 
-    wait_until(ready, "the web server", timeout=120)
-    yield url
-    server.stop()
+    try:
+        wait_until(ready, "the web server", timeout=120)
+    except BaseException:
+        server.stop()
+        raise
+    return WebServer(url, server)
+
+
+@pytest.fixture(scope="session")
+def web_server(process_env, tmp_path_factory) -> WebServer:
+    """The real ASGI application under uvicorn, on the test database and the test Redis."""
+    server = run_web_server(process_env, tmp_path_factory.mktemp("web") / "web.log")
+    yield server
+    server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(web_server) -> str:
+    return web_server.url
 
 
 # --- S3 on loopback ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from django.urls import path
 from accounts import audit
 from accounts.access import Role
 from accounts.models import Membership, Team, User
-from accounts.realtime import GroupConsumer
+from accounts.realtime import NOT_FOUND, UNAUTHENTICATED, GroupConsumer
 from accounts.services import create_api_token
 from tests.support import clear_app_cache, enrol_totp
 from transfers.engine import ManifestEntry
@@ -261,6 +261,9 @@ class TeamSocket(GroupConsumer):
         )
 
 
+CLOSES_FOR_OUTSIDERS = statuses(None, None, None, NOT_FOUND, UNAUTHENTICATED)
+
+
 def socket_test_app():
     """The same middleware stack as syncportal.asgi, routing the test-only consumer."""
     routes = [path("ws/test/teams/<int:team_id>/", TeamSocket.as_asgi())]
@@ -278,32 +281,37 @@ class Socket:
     path: str
     group: str
     expect: dict[str, bool]  # True: receives the group's messages
+    # The code a refused socket is closed with, right after its handshake; None: stays open.
+    closes: dict[str, int | None]
     application: Any = socket_test_app
-    # Whether the handshake succeeds, where it differs from `expect` (a dashboard socket opens
-    # for anyone signed in, but carries only the caller's own teams).
-    connects: dict[str, bool] | None = field(default=None, hash=False)
     initial_messages: int = 0  # sent on connect, before any group message (a job's snapshot)
     expect_receives: bool = False  # set per role by the runner
+    expect_close: int | None = None  # set per role by the runner
 
     def __str__(self) -> str:
         return self.path
 
 
+# Members watch; an outsider learns nothing (4404 whether or not the job exists); a browser
+# without a session is told to sign in (4401). A dashboard opens for anyone signed in, but
+# carries only the caller's own teams.
+MEMBERS_WATCH = statuses(True, True, True, False, False)
 SOCKETS = [
-    Socket("/ws/test/teams/{team}/", "team.{team}", statuses(True, True, True, False, False)),
+    Socket("/ws/test/teams/{team}/", "team.{team}", MEMBERS_WATCH, CLOSES_FOR_OUTSIDERS),
     Socket(
         "/ws/jobs/{job}/",
         "job.{job}",
-        statuses(True, True, True, False, False),
+        MEMBERS_WATCH,
+        CLOSES_FOR_OUTSIDERS,
         application=portal_app,
         initial_messages=1,
     ),
     Socket(
         "/ws/dashboard/",
         "team.{team}",
-        statuses(True, True, True, False, False),
+        MEMBERS_WATCH,
+        statuses(None, None, None, None, UNAUTHENTICATED),
         application=portal_app,
-        connects=statuses(True, True, True, True, False),
     ),
 ]
 
@@ -445,7 +453,8 @@ def test_a_token_of_another_team_reaches_what_an_outsider_does(client, world, do
     assert response.status_code == door.expect["outsider"], (door, response.content[:200])
 
 
-async def _socket_scenario(socket: Socket, ids: dict, cookie: str | None) -> tuple[bool, Any]:
+async def _socket_scenario(socket: Socket, ids: dict, cookie: str | None) -> tuple[int | None, Any]:
+    """(the code the socket was closed with or None if it stays open, the message it got)."""
     headers = [(b"origin", b"http://testserver"), (b"host", b"testserver")]
     if cookie:
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
@@ -453,19 +462,25 @@ async def _socket_scenario(socket: Socket, ids: dict, cookie: str | None) -> tup
         socket.application(), socket.path.format(**ids), headers=headers
     )
     connected, _ = await communicator.connect(timeout=5)
-    if connected:
+    assert connected, "every handshake is accepted: a refusal is a close code a browser can read"
+    closed_with = None
+    if socket.expect_close is not None:
+        closed = await communicator.receive_output(timeout=5)
+        assert closed["type"] == "websocket.close", closed
+        closed_with = closed["code"]
+    else:
         for _ in range(socket.initial_messages):
             await communicator.receive_json_from(timeout=5)
     await get_channel_layer().group_send(
         socket.group.format(**ids), {"type": "relay", "payload": {"secret": "team data"}}
     )
     received = None
-    if connected and socket.expect_receives:
+    if closed_with is None and socket.expect_receives:
         received = await communicator.receive_json_from(timeout=5)
     else:
         assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
-    return connected, received
+    return closed_with, received
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -475,9 +490,11 @@ def test_websocket_groups(client, world, socket, role):
     if role != "anonymous":
         client.force_login(world["users"][role])
         cookie = client.cookies["sessionid"].value
-    scenario = replace(socket, expect_receives=socket.expect[role])
-    connected, received = async_to_sync(_socket_scenario)(scenario, world["ids"], cookie)
-    assert connected is (socket.connects or socket.expect)[role]
+    scenario = replace(
+        socket, expect_receives=socket.expect[role], expect_close=socket.closes[role]
+    )
+    closed_with, received = async_to_sync(_socket_scenario)(scenario, world["ids"], cookie)
+    assert closed_with == socket.closes[role]
     assert (received is not None) is socket.expect[role]
     if received is not None:
         assert received == {"secret": "team data"}

@@ -1,7 +1,8 @@
 """WebSocket consumers: authenticate, authorise, join groups, relay. Nothing else.
 
 Access is checked (accounts.realtime) before any group is joined, so a socket of someone
-outside the team is closed without receiving a single message.
+outside the team is closed without receiving a single message, and again whenever the user's
+account, teams or roles change, so a socket stops relaying once its user may no longer watch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ class _JobUpdates(GroupConsumer):
         """Clients only listen; whatever they send (even malformed JSON) is ignored."""
 
     async def job_update(self, event: dict) -> None:
-        await self.send_json(event)
+        # An update already queued for this socket when the user lost access to its team (the
+        # groups were left after the re-check) is dropped too.
+        groups = self.groups_joined
+        if job_group(event.get("job")) in groups or team_group(event.get("team")) in groups:
+            await self.send_json(event)
 
 
 class JobConsumer(_JobUpdates):

@@ -9,7 +9,10 @@
 
   const SP = window.SyncPortal;
   const f = SP.format;
-  const REFUSED = [4401, 4404]; // not signed in; no such job for you: retrying cannot help
+  // The server accepts a socket it refuses, then closes it with one of these (README,
+  // "WebSockets"); also when access ends while the socket is open. Retrying cannot help.
+  const SIGNED_OUT = 4401; // no usable session (signed out, expired, deactivated)
+  const NOT_FOUND = 4404; // no such job in your teams, or no longer
   const PHASES = {
     queued: "Queued",
     planning: "Planning",
@@ -25,6 +28,7 @@
     live: "Live",
     reconnecting: "Reconnecting…",
     refused: "Live updates unavailable",
+    signed_out: "Signed out.",
     ended: "Finished",
   };
 
@@ -33,6 +37,13 @@
     element.hidden = false;
     element.dataset.status = status;
     element.textContent = STATUS_TEXT[status] || status;
+    if (status === "signed_out" && element.dataset.loginUrl) {
+      const link = document.createElement("a");
+      const here = window.location.pathname + window.location.search;
+      link.href = element.dataset.loginUrl + "?next=" + encodeURIComponent(here);
+      link.textContent = "Sign in again";
+      element.append(" ", link);
+    }
   }
 
   class LiveSocket {
@@ -86,8 +97,12 @@
       });
       ws.addEventListener("close", (event) => {
         if (this.stopped || ws !== this.ws) return;
-        if (REFUSED.includes(event.code)) {
-          setStatus(this.statusElement, "refused");
+        if (event.code === SIGNED_OUT) {
+          this.stop("signed_out");
+          return;
+        }
+        if (event.code === NOT_FOUND) {
+          this.stop("refused");
           return;
         }
         this.retry();

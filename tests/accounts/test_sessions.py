@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -10,6 +11,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from accounts.realtime import UNAUTHENTICATED
 from accounts.signals import SESSION_STARTED_KEY
 from tests.accounts.conftest import call
 from tests.test_permission_matrix import SOCKETS, _socket_scenario
@@ -65,8 +67,9 @@ def test_a_deactivated_user_is_signed_out_everywhere(client, viewer, team):
     assert client.get("/teams/").status_code == 302
     assert call(client, "GET", "/api/v1/teams").status_code == 401
     ids = {"team": team.pk}
-    connected, _ = async_to_sync(_socket_scenario)(SOCKETS[0], ids, cookie)
-    assert connected is False
+    refused = replace(SOCKETS[0], expect_close=UNAUTHENTICATED)
+    closed_with, _ = async_to_sync(_socket_scenario)(refused, ids, cookie)
+    assert closed_with == UNAUTHENTICATED
 
 
 def test_signing_out_is_audited(client, viewer):

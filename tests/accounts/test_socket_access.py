@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
+import pytest
 from asgiref.sync import async_to_sync
 from channels.testing.websocket import WebsocketCommunicator
+from websockets.exceptions import ConnectionClosed
 
+from accounts.realtime import NOT_FOUND, UNAUTHENTICATED
 from accounts.signals import SESSION_STARTED_KEY
+from tests.support import enrol_totp
 from tests.test_permission_matrix import SOCKETS, _socket_scenario, socket_test_app
+from tests.transfers.channels_client import live_socket, session_cookie
+from transfers.models import Job
 
-SOCKET = SOCKETS[0]
+# A session that may not be used closes the socket as if there were none.
+REFUSED = replace(SOCKETS[0], expect_close=UNAUTHENTICATED)
 
 
 async def connect_from(origin: bytes, path: str, cookie: str) -> bool:
@@ -35,12 +43,41 @@ def test_a_session_past_its_absolute_timeout_is_refused(client, viewer, team, se
     session[SESSION_STARTED_KEY] = int(time.time()) - settings.SESSION_ABSOLUTE_TIMEOUT - 1
     session.save()
     cookie = client.cookies["sessionid"].value
-    connected, received = async_to_sync(_socket_scenario)(SOCKET, {"team": team.pk}, cookie)
-    assert (connected, received) == (False, None)
+    closed_with, received = async_to_sync(_socket_scenario)(REFUSED, {"team": team.pk}, cookie)
+    assert (closed_with, received) == (UNAUTHENTICATED, None)
 
 
 def test_an_operator_without_mfa_is_refused(client, operator, team):
     client.force_login(operator)
     cookie = client.cookies["sessionid"].value
-    connected, _ = async_to_sync(_socket_scenario)(SOCKET, {"team": team.pk}, cookie)
-    assert connected is False
+    closed_with, _ = async_to_sync(_socket_scenario)(REFUSED, {"team": team.pk}, cookie)
+    assert closed_with == UNAUTHENTICATED
+
+
+# --- What a browser sees (a real socket to uvicorn) -------------------------------------------
+
+
+def closing_code(web_server, path: str, cookie: bytes | None) -> int:
+    """The close code of a socket that the server accepts and then closes straight away."""
+    with (
+        live_socket(web_server, path, cookie=cookie) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
+    return closed.value.rcvd.code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_tells_a_browser_without_a_session_to_sign_in(web_server, team):
+    job = Job.objects.create(team=team, profile_name="nightly", options={})
+    for path in (f"/ws/jobs/{job.pk}/", "/ws/dashboard/"):
+        assert closing_code(web_server, path, None) == UNAUTHENTICATED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_answers_the_same_for_a_foreign_job_and_a_missing_one(web_server, team, outsider):
+    job = Job.objects.create(team=team, profile_name="nightly", options={})
+    enrol_totp(outsider)  # a team admin: the MFA policy applies to sockets too
+    cookie = session_cookie(outsider)
+    assert closing_code(web_server, f"/ws/jobs/{job.pk}/", cookie) == NOT_FOUND
+    assert closing_code(web_server, "/ws/jobs/999999/", cookie) == NOT_FOUND

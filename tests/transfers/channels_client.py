@@ -21,3 +21,12 @@ def communicator(path: str, *, cookie: bytes | None = None) -> WebsocketCommunic
     if cookie is not None:
         headers.append((b"cookie", cookie))
     return WebsocketCommunicator(application, path, headers=headers)
+
+
+def live_socket(web_server, path: str, *, cookie: bytes | None = None):
+    """A real WebSocket (the `websockets` client) to the `web_server` fixture's uvicorn."""
+    from websockets.sync.client import connect
+
+    url = web_server.url.replace("http://", "ws://", 1) + path
+    headers = {"Cookie": cookie.decode()} if cookie is not None else {}
+    return connect(url, origin=web_server.url, additional_headers=headers, open_timeout=10)
