@@ -191,7 +191,6 @@ USER_FIELDS = (
     "is_auditor",
 )
 # Losing one of these ends the user's live sockets, which were authorised with it.
-PRIVILEGES = ("is_staff", "is_superuser", "is_auditor")
 
 
 def _lock_superusers() -> None:
