@@ -7,20 +7,32 @@ whose outcome and error say what happened. It raises only for bugs.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
-from transfers.engine.listing import list_local, list_s3
 from transfers.engine.locations import LocalLocation, describe_error
 from transfers.engine.manifest import Manifest
 from transfers.engine.parallel import for_each
-from transfers.engine.planning import Plan, PlanSummary, Route, build_plan, route_for
+from transfers.engine.planning import (
+    COPY,
+    DELETE,
+    REJECT,
+    Decision,
+    Plan,
+    PlanSummary,
+    Route,
+    build_plan,
+    destination_listing,
+    route_for,
+)
 from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
 from transfers.engine.relay import BufferBudget, Relay
 from transfers.engine.s3ops import (
@@ -37,7 +49,7 @@ from transfers.engine.validation import (
     validate_local_path,
     validate_prefix,
 )
-from transfers.engine.verify import compare_listings
+from transfers.engine.verify import verify_plan
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +135,13 @@ def clients_for(spec: TransferSpec) -> dict:
     }
 
 
-def plan_transfer(spec: TransferSpec, *, cancel: threading.Event | None = None) -> Plan:
-    """The object-level plan, without moving data (a preview). Raises `EngineError`."""
+def plan_transfer(
+    spec: TransferSpec, *, cancel: threading.Event | None = None, keep_decisions: bool = False
+) -> Plan:
+    """The object-level plan, without moving data (a preview: counts and samples, unless
+    `keep_decisions`). Raises `EngineError`."""
     spec = check_spec(spec)
-    return build_plan(spec, clients_for(spec), cancel=cancel)
+    return build_plan(spec, clients_for(spec), cancel=cancel, keep_decisions=keep_decisions)
 
 
 def run_transfer(
@@ -186,19 +201,19 @@ class _Run:
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
         self.tracker.set_totals(
-            objects=len(plan.to_copy) + len(plan.rejected),
+            objects=plan.objects_to_copy + plan.objects_rejected,
             bytes=plan.bytes_to_copy,
             skipped=plan.unchanged,
         )
-        for key, reason in plan.rejected.items():
-            self.fail(key, "copy", reason)
+        for decision in plan.decisions(REJECT):
+            self.fail(decision.key, "copy", decision.reason)
 
         threshold = options.delete_threshold
-        if threshold is not None and len(plan.to_delete) > threshold:
+        if threshold is not None and plan.objects_to_delete > threshold:
             return self.result(
                 Outcome.AWAITING_APPROVAL,
                 error=(
-                    f"This mirror would delete {len(plan.to_delete)} objects, more than the "
+                    f"This mirror would delete {plan.objects_to_delete} objects, more than the "
                     f"profile's threshold of {threshold}: it waits for an operator's approval."
                 ),
             )
@@ -215,7 +230,7 @@ class _Run:
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
 
-        if plan.to_delete:
+        if plan.objects_to_delete:
             self.tracker.set_phase(Phase.DELETING)
             self.delete()
             if self.cancel.is_set():
@@ -240,39 +255,46 @@ class _Run:
         if route is Route.RELAY:
             self.copy_by_relay()
         elif route is Route.SERVER_SIDE:
-            awkward = [key for key in self.plan.to_copy if not self._batchable(key)]
+            # Two readers of the plan's copies, each taking its own share as it goes.
+            def awkward():
+                return (d for d in self.plan.decisions(COPY) if not self._batchable(d))
+
             helper = threading.Thread(
                 target=self._guarded, args=(self.copy_server_side, awkward), name="server-copy"
             )
             helper.start()
             try:
-                self.copy_with_s5cmd([k for k in self.plan.to_copy if self._batchable(k)])
+                self.copy_with_s5cmd(d for d in self.plan.decisions(COPY) if self._batchable(d))
             finally:
                 helper.join()
         else:
-            self.copy_with_s5cmd(self.plan.to_copy)
+            self.copy_with_s5cmd(self.plan.decisions(COPY))
 
-    def _guarded(self, work, keys) -> None:
+    def _guarded(self, work, decisions) -> None:
         try:
-            work(keys)
+            work(decisions())
         except Exception as exc:
-            for key in keys:
-                self.fail(key, "copy", str(exc))
+            for decision in decisions():
+                self.fail(decision.key, "copy", str(exc))
 
-    def _batchable(self, key: str) -> bool:
+    def _batchable(self, decision: Decision) -> bool:
         """Whether s5cmd can server-side copy this key. Not: objects over the CopyObject limit
         (#29), 'folder' keys ending in '/', keys with spaces (s5cmd form-encodes them in the
         copy source, which some services read back as '+'), line breaks, or '.'/'..'/''
         segments (URL cleaning). Those go through CopyObject/UploadPartCopy here."""
-        if self.plan.source[key].size > self.spec.runtime.multipart_copy_threshold:
+        key = decision.key
+        if decision.size > self.spec.runtime.multipart_copy_threshold:
             return False
         if key.endswith("/") or any(c in key for c in " \n\r"):
             return False
         return not any(s in ("", ".", "..") for s in key.split("/"))
 
-    def copy_with_s5cmd(self, keys: list[str]) -> None:
-        if not keys:
+    def copy_with_s5cmd(self, decisions: Iterable[Decision]) -> None:
+        decisions = iter(decisions)
+        first = next(decisions, None)
+        if first is None:
             return
+        decisions = itertools.chain([first], decisions)
         spec, plan = self.spec, self.plan
         source, destination = spec.source, spec.destination
         options = spec.options
@@ -282,35 +304,44 @@ class _Run:
         if options.storage_class and not destination.is_local:
             flags.append(f"--storage-class={options.storage_class}")
 
-        by_destination: dict[str, str] = {}
+        # The lines s5cmd was given and has not reported on, by destination and by arguments
+        # (to read its answers). Lines are made as s5cmd reads them (a full pipe holds the
+        # feeder back), so these stay as small as s5cmd's backlog, not the plan's size.
+        by_destination: dict[str, Decision] = {}
         by_arguments: dict[str, str] = {}
-        for key in keys:
-            src, dst = self._source_ref(key), self._destination_ref(key)
-            by_destination[dst] = key
-            by_arguments[f"{src} {dst}"] = key
-
-        done: set[str] = set()
         errors: dict[str, str] = {}
         lock = threading.Lock()
+        stopped = threading.Event()
 
         def on_success(message: dict) -> None:
-            key = by_destination.get(message.get("destination", ""))
             with lock:
-                if key is None or key in done:
+                decision = by_destination.pop(message.get("destination", ""), None)
+                if decision is None:
                     return
-                done.add(key)
+                key = decision.key
+                by_arguments.pop(f"{self._source_ref(key)} {self._destination_ref(key)}", None)
                 errors.pop(key, None)
             self.copied.add(key)
-            self.tracker.add(objects=1, bytes=plan.source[key].size)
+            self.tracker.add(objects=1, bytes=decision.size)
 
         def on_error(message: dict) -> bool:
             key = by_arguments.get(arguments_of(str(message.get("command", ""))) or "")
             if key is None:
                 return False
             with lock:
-                if key not in done:
-                    errors[key] = str(message.get("error", "failed"))
+                errors[key] = str(message.get("error", "failed"))
             return True
+
+        def lines() -> Iterator[str]:
+            while True:
+                with lock:  # the feeder's thread and, once s5cmd is gone, this one
+                    decision = None if stopped.is_set() else next(decisions, None)
+                    if decision is None:
+                        return
+                    src, dst = self._source_ref(decision.key), self._destination_ref(decision.key)
+                    by_destination[dst] = decision
+                    by_arguments[f"{src} {dst}"] = decision.key
+                yield command_line("cp", src, dst, flags=flags)
 
         endpoint = destination.endpoint if source.is_local else source.endpoint
         batch = S5cmdBatch(
@@ -321,19 +352,17 @@ class _Run:
         )
         if destination.is_local:
             os.makedirs(destination.path, exist_ok=True)
-        lines = (
-            command_line("cp", self._source_ref(key), self._destination_ref(key), flags=flags)
-            for key in keys
-        )
-        outcome = batch.run(lines, on_success=on_success, on_error=on_error, cancel=self.cancel)
+        outcome = batch.run(lines(), on_success=on_success, on_error=on_error, cancel=self.cancel)
+        with lock:
+            stopped.set()
         self.command, self.exit_code = outcome.command, outcome.exit_code
         self.notes += [f"s5cmd: {line}" for line in outcome.general_errors + outcome.noise]
         if outcome.cancelled:
             return
         unexplained = "; ".join(outcome.general_errors + outcome.noise)[:500]
-        for key in keys:
-            if key in done:
-                continue
+        # Given to s5cmd without a success line, or never given (s5cmd stopped early).
+        unreported = itertools.chain(by_destination.values(), decisions)
+        for key in (decision.key for decision in unreported):
             error = errors.get(key) or (
                 f"s5cmd reported no result for this object (exit status {outcome.exit_code}"
                 + (f": {unexplained}" if unexplained else "")
@@ -341,21 +370,20 @@ class _Run:
             )
             self.fail(key, "copy", error)
 
-    def copy_server_side(self, keys: list[str]) -> None:
-        if not keys:
-            return
+    def copy_server_side(self, decisions: Iterable[Decision]) -> None:
         spec, plan = self.spec, self.plan
         client = self.clients["source"]
         options = spec.options
 
-        def copy_one(key: str) -> None:
+        def copy_one(decision: Decision) -> None:
+            key = decision.key
             server_side_copy(
                 client,
                 source_bucket=spec.source.bucket,
                 source_key=plan.source_base + key,
                 destination_bucket=spec.destination.bucket,
                 destination_key=spec.destination.prefix + key,
-                size=plan.source[key].size,
+                size=decision.size,
                 part_size=options.part_size_mb * MiB,
                 concurrency=options.concurrency,
                 storage_class=options.storage_class,
@@ -366,7 +394,9 @@ class _Run:
             self.copied.add(key)
             self.tracker.add(objects=1)
 
-        self._each(keys, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint)
+        self._each(
+            decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
+        )
 
     def copy_by_relay(self) -> None:
         spec, plan = self.spec, self.plan
@@ -392,17 +422,17 @@ class _Run:
         )
         self.budget = relay.budget
 
-        def copy_one(key: str) -> None:
-            relay.copy(key)
-            self.copied.add(key)
+        def copy_one(decision: Decision) -> None:
+            relay.copy(decision.key)
+            self.copied.add(decision.key)
             self.tracker.add(objects=1)
 
         try:
-            self._each(plan.to_copy, copy_one, threads=objects, endpoint=None)
+            self._each(plan.decisions(COPY), copy_one, threads=objects, endpoint=None)
         finally:
             relay.close()
 
-    def _each(self, keys, work, *, threads: int, endpoint) -> None:
+    def _each(self, decisions, work, *, threads: int, endpoint) -> None:
         def describe(exc: BaseException) -> str:
             if isinstance(exc, (BotoCoreError, ClientError)):
                 if endpoint is not None:
@@ -411,18 +441,18 @@ class _Run:
             return str(exc) or exc.__class__.__name__
 
         failures = for_each(
-            keys, work, threads=max(1, threads), cancel=self.cancel, describe=describe
+            decisions, work, threads=max(1, threads), cancel=self.cancel, describe=describe
         )
         if self.cancel.is_set():
             return  # what broke off is the cancel's doing, not the objects'
-        for key, error in failures.items():
-            self.fail(key, "copy", error)
+        for decision, error in failures.items():
+            self.fail(decision.key, "copy", error)
 
     def delete(self) -> None:
         spec, plan = self.spec, self.plan
         destination = spec.destination
         if destination.is_local:
-            for key in plan.to_delete:
+            for key in plan.keys(DELETE):
                 if self.cancel.is_set():
                     return
                 target = safe_local_target(destination.path, key)
@@ -443,7 +473,7 @@ class _Run:
         failures = delete_objects(
             self.clients["destination"],
             destination.bucket,
-            [destination.prefix + key for key in plan.to_delete],
+            (destination.prefix + key for key in plan.keys(DELETE)),
             cancel=self.cancel,
             on_deleted=on_deleted,
         )
@@ -451,25 +481,10 @@ class _Run:
             self.fail(full_key[len(destination.prefix) :], "delete", error)
 
     def verify(self) -> dict:
-        spec, plan = self.spec, self.plan
-        destination = spec.destination
-        if destination.is_local:
-            fresh = list_local(destination, keep=plan.scope, must_exist=False, cancel=self.cancel)
-        else:
-            fresh = list_s3(
-                destination,
-                self.clients["destination"],
-                base=destination.prefix,
-                keep=plan.scope,
-                cancel=self.cancel,
-            )
+        plan = self.plan
+        fresh = destination_listing(self.spec, self.clients, plan.scope, self.cancel)
         failed = {key for key, _ in self.failures}
-        verification = compare_listings(
-            plan.source,
-            fresh,
-            expected=[key for key in plan.source if key not in failed],
-            deleted=[key for key in plan.to_delete if key not in failed],
-        )
+        verification = verify_plan(plan.decisions, fresh, failed=failed)
         for key, problem in verification.mismatches.items():
             self.fail(key, "verify", problem)
         return verification.as_dict()
@@ -481,7 +496,7 @@ class _Run:
         two passes in a row find nothing: a CreateMultipartUpload sent just before s5cmd was
         killed can still be completed by a busy server after the first listing."""
         destination = self.spec.destination
-        if destination.is_local or self.plan is None or not self.plan.to_copy:
+        if destination.is_local or self.plan is None or not self.plan.objects_to_copy:
             return
         aborted = quiet = 0
         try:
@@ -492,7 +507,7 @@ class _Run:
                     self.clients["destination"],
                     destination.bucket,
                     destination.prefix,
-                    (destination.prefix + key for key in self.plan.to_copy),
+                    (destination.prefix + key for key in self.plan.keys(COPY)),
                 )
                 aborted += found
                 quiet = 0 if found else quiet + 1
@@ -565,10 +580,7 @@ class _Run:
         if plan is None:
             return None
         return Manifest(
-            source=plan.source,
-            destination=plan.destination,
-            to_copy=plan.to_copy,
-            rejected=plan.rejected,
+            plan=plan,
             copied=self.copied,
             deleted=self.deleted,
             failures=self.failures,
