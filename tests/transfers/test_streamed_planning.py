@@ -234,9 +234,15 @@ def test_an_order_check_refuses_a_repeated_or_earlier_key():
             list(in_order(items, "source"))
 
 
-@given(st.lists(st.tuples(st.integers(0, 20), st.integers()), max_size=60), st.integers(1, 8))
-def test_an_external_sort_is_a_stable_sort(records, run_size):
-    assert list(external_sort(records, run_size=run_size)) == sorted(records, key=lambda r: r[0])
+@given(
+    st.lists(st.tuples(st.integers(0, 20), st.integers()), max_size=80),
+    st.integers(1, 8),
+    st.integers(2, 4),
+)
+def test_an_external_sort_is_a_stable_sort(records, run_size, fan_in):
+    # Runs of at most `run_size` on disk, merged in passes of `fan_in` when there are more.
+    merged = external_sort(records, run_size=run_size, fan_in=fan_in)
+    assert list(merged) == sorted(records, key=lambda r: r[0])
 
 
 names = st.text(alphabet="ab-.0 é", min_size=1, max_size=3).filter(lambda n: n not in (".", ".."))

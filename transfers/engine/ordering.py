@@ -22,9 +22,11 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # Records in memory while sorting one run; runs beyond it are written out and merged.
-RUN_SIZE = 200_000
+RUN_SIZE = 100_000
 # Records per pickled chunk of a record file: a merge holds one chunk per run.
-CHUNK = 1024
+CHUNK = 512
+# Runs merged at once (files open at once); more are merged in passes of this many.
+FAN_IN = 64
 
 _LENGTH = struct.Struct("<Q")
 _first = itemgetter(0)
@@ -89,12 +91,14 @@ def external_sort(
     *,
     key: Callable[[tuple], Any] = _first,
     run_size: int = RUN_SIZE,
+    fan_in: int = FAN_IN,
 ) -> Iterator[tuple]:
     """`records` sorted by `key` (stably), holding at most `run_size` of them in memory: sorted
-    runs go to temporary files, which are then merged (what s5cmd's own sync does)."""
+    runs go to temporary files, which are then merged (what s5cmd's own sync does), at most
+    `fan_in` at a time."""
     runs: list[RecordFile] = []
     batch: list[tuple] = []
-    chunk = max(64, min(CHUNK, run_size // 8))
+    chunk = max(16, min(CHUNK, run_size // 8))
 
     def spill() -> None:
         batch.sort(key=key)
@@ -114,6 +118,15 @@ def external_sort(
             return
         spill()
         # heapq.merge breaks ties by run, and runs keep input order: the sort is stable.
+        while len(runs) > fan_in:
+            merged = []
+            for start in range(0, len(runs), fan_in):
+                merged.append(RecordFile(chunk=chunk))
+                merged[-1].extend(heapq.merge(*runs[start : start + fan_in], key=key))
+                merged[-1].finish()
+            for run in runs:
+                run.close()
+            runs[:] = merged
         yield from heapq.merge(*runs, key=key)
     finally:
         for run in runs:
