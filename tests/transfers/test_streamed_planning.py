@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.transfers.planning_reference import reference_plan
+from tests.transfers.support import put_objects
 from transfers.engine import LocalLocation, S3Location
 from transfers.engine.filters import Scope
 from transfers.engine.listing import ObjectInfo, iter_local
 from transfers.engine.locations import EndpointConfig
 from transfers.engine.ordering import OutOfOrder, external_sort, in_order
 from transfers.engine.planning import COPY, DELETE, REJECT, SKIP, Route, plan_listings
+from transfers.engine.s5cmd import S5cmdBatch, command_line, find_s5cmd
 from transfers.engine.verify import verify_plan
 
 MD5_A, MD5_B = "a" * 32, "b" * 32
@@ -360,3 +363,30 @@ def test_it_plans_a_million_objects_in_a_fixed_memory_budget():
     # Both listings held as maps took about 1 GB here; the stream's growth stays small.
     grown_mib = (measured["rss_peak_kib"] - measured["rss_before_kib"]) / 1024
     assert grown_mib < 60, measured
+
+
+def test_s5cmd_reads_its_commands_only_as_it_works(s3_a):
+    """The runner makes s5cmd's lines from the plan as s5cmd reads them and keeps only those
+    not reported on: that holds because s5cmd's `run` takes a line only when a worker is free,
+    so a full pipe holds the feeder back."""
+    client, bucket = s3_a.client(), s3_a.bucket()
+    put_objects(client, bucket, {"one": b"x"})
+    total, pulled, at_first_success = 3000, [0], []
+    cancel = threading.Event()
+
+    def lines():
+        for n in range(total):
+            pulled[0] += 1
+            destination = f"s3://{bucket}/copies/{'long-name-' * 20}{n:05d}"
+            yield command_line("cp", f"s3://{bucket}/one", destination, flags=["--raw"])
+
+    def on_success(message):
+        if not at_first_success:
+            at_first_success.append(pulled[0])
+            cancel.set()  # enough seen: stop s5cmd
+
+    S5cmdBatch(find_s5cmd(), s3_a.config(), workers=1).run(
+        lines(), on_success=on_success, on_error=lambda message: True, cancel=cancel
+    )
+    # About 300 lines fill the pipe and s5cmd's read buffer; the rest waited their turn.
+    assert at_first_success and at_first_success[0] < total // 3
