@@ -15,6 +15,7 @@ import os
 import pickle
 import struct
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 from typing import Any
@@ -41,8 +42,9 @@ class OutOfOrder(Exception):
 
 
 class RecordFile:
-    """Tuples appended to an anonymous temporary file in pickled chunks, read back in the
-    order written, by any number of readers at once (each with its own offset)."""
+    """Tuples appended to an anonymous temporary file in compressed pickled chunks (only this
+    process's own file is ever unpickled), read back in the order written, by any number of
+    readers at once (each with its own offset)."""
 
     def __init__(self, *, chunk: int = CHUNK):
         self._file = tempfile.TemporaryFile(prefix="syncportal-")  # noqa: SIM115 - closed by close()
@@ -65,7 +67,8 @@ class RecordFile:
     def _flush(self) -> None:
         if not self._pending:
             return
-        data = pickle.dumps(self._pending, protocol=pickle.HIGHEST_PROTOCOL)
+        # Keys share long prefixes: a fast compression makes the file several times smaller.
+        data = zlib.compress(pickle.dumps(self._pending, protocol=pickle.HIGHEST_PROTOCOL), 1)
         os.pwrite(self._fd, _LENGTH.pack(len(data)) + data, self._end)
         self._end += _LENGTH.size + len(data)
         self._pending = []
@@ -79,7 +82,7 @@ class RecordFile:
         while offset < end:
             (length,) = _LENGTH.unpack(os.pread(self._fd, _LENGTH.size, offset))
             offset += _LENGTH.size
-            yield from pickle.loads(os.pread(self._fd, length, offset))  # noqa: S301 - ours
+            yield from pickle.loads(zlib.decompress(os.pread(self._fd, length, offset)))  # noqa: S301
             offset += length
 
     def close(self) -> None:
