@@ -116,21 +116,23 @@ def iter_local(
 
 
 def _sorted_entries(directory: str, prefix: str) -> Iterator[tuple[str, str, int, float]]:
-    """(key or 'key/' of a directory, path, size or -1 for a directory, mtime), sorted."""
-    try:
-        entries = list(os.scandir(directory))
-    except OSError as exc:
-        raise TransferError(f"Cannot read {directory}: {exc.strerror}.") from None
+    """(key or 'key/' of a directory, path, size or -1 for a directory, mtime), sorted; the
+    directory is read as it is sorted, so a huge one is never held whole."""
 
     def described() -> Iterator[tuple[str, str, int, float]]:
-        for entry in entries:
-            if entry.is_symlink():
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                yield prefix + entry.name + "/", entry.path, -1, 0.0
-            elif entry.is_file(follow_symlinks=False):
-                stat = entry.stat(follow_symlinks=False)
-                yield prefix + entry.name, entry.path, stat.st_size, stat.st_mtime
+        try:
+            entries = os.scandir(directory)
+        except OSError as exc:
+            raise TransferError(f"Cannot read {directory}: {exc.strerror}.") from None
+        with entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    yield prefix + entry.name + "/", entry.path, -1, 0.0
+                elif entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    yield prefix + entry.name, entry.path, stat.st_size, stat.st_mtime
 
     return external_sort(described())
 
