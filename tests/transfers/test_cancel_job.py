@@ -69,6 +69,10 @@ def test_it_stops_the_transfer_and_aborts_incomplete_uploads(
         assert first_part.reached.wait(60), "no part upload reached the destination"
         assert multipart_uploads(client, bucket)  # one is in flight
         services.cancel_job(job, actor=operator)
+        # Released only once s5cmd is gone: released earlier, s5cmd could start another
+        # upload whose request reaches the server after the run's abort passes (the late
+        # sweep's case, tested exactly below).
+        wait_until(lambda: s5cmd_processes(proxy.url) == [], "s5cmd to stop")
         first_part.release()
         job = wait_for_job(job)
     finally:

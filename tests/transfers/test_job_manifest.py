@@ -14,9 +14,11 @@ from accounts.models import AuditEvent
 from tests.support import enrol_totp
 from tests.transfers.support import put_objects, wait_for_job
 from transfers import services
-from transfers.engine import ManifestEntry
+from transfers.engine import ManifestEntry, S3Location
 from transfers.engine.listing import ObjectInfo
+from transfers.engine.locations import EndpointConfig
 from transfers.engine.manifest import Manifest
+from transfers.engine.planning import Route, plan_listings
 from transfers.manifests import Built
 from transfers.models import Job, JobManifest
 
@@ -119,17 +121,21 @@ def test_a_job_without_a_manifest_has_nothing_to_download(client, team, viewer):
 
 def test_only_completed_copies_count_as_copied():
     """A cancelled run planned three copies and finished one: the manifest says so."""
-    source = {key: ObjectInfo(size=n, etag=f"e{n}") for n, key in enumerate("abcd", 1)}
-    manifest = Manifest(
-        source=source,
-        destination=None,
-        to_copy=["a", "b", "c"],
-        rejected={},
-        copied={"b"},
-        deleted=set(),
-        failures={},
+    source = [(key, ObjectInfo(size=n, etag=f"e{n}")) for n, key in enumerate("abcd", 1)]
+    destination = [("d", ObjectInfo(size=4, etag="e4"))]
+    plan = plan_listings(
+        lambda: source,
+        lambda: destination,
+        route=Route.SERVER_SIDE,
+        mode="sync",
+        compare="size_only",
+        target=S3Location(EndpointConfig("", "key", "secret"), "bucket", ""),
     )
-    assert [(e.key, e.action) for e in manifest] == [("b", "copied"), ("d", "skipped")]
+    manifest = Manifest(plan=plan, copied={"b"}, deleted=set(), failures={})
+    assert [(e.key, e.action, e.size) for e in manifest] == [
+        ("b", "copied", 2),
+        ("d", "skipped", 4),
+    ]
 
 
 def test_a_hundred_thousand_objects_compress_to_little(django_assert_num_queries):

@@ -9,7 +9,8 @@ from tests.transfers.support import put_objects
 from transfers.engine import Options, Runtime, S3Location, TransferSpec, plan_transfer
 from transfers.engine.filters import Scope, split_wildcard_prefix
 from transfers.engine.listing import ObjectInfo
-from transfers.engine.planning import diff
+from transfers.engine.locations import EndpointConfig
+from transfers.engine.planning import COPY, DELETE, Route, plan_listings
 from transfers.engine.validation import validate_prefix
 
 MD5_A, MD5_B = "a" * 32, "b" * 32
@@ -76,6 +77,20 @@ DESTINATION = {
 }
 
 
+def diff(source, destination, *, mode, compare, force=False):
+    """(keys to copy, keys to delete, number unchanged) of the planner, S3 to S3."""
+    plan = plan_listings(
+        lambda: sorted(source.items()),
+        None if destination is None else lambda: sorted(destination.items()),
+        route=Route.SERVER_SIDE,
+        mode=mode,
+        compare=compare,
+        force=force,
+        target=S3Location(EndpointConfig("", "key", "secret"), "bucket", ""),
+    )
+    return list(plan.keys(COPY)), list(plan.keys(DELETE)), plan.unchanged
+
+
 @pytest.mark.parametrize(
     ("mode", "compare", "copied", "deleted"),
     [
@@ -114,7 +129,7 @@ def test_a_star_in_a_prefix_is_literal_unless_wildcards_are_on(s3_a):
             Options(mode="copy", source_wildcards=wildcards),
             Runtime(allow_private_networks=True),
         )
-        return sorted(plan_transfer(spec).to_copy)
+        return sorted(plan_transfer(spec, keep_decisions=True).keys(COPY))
 
     assert planned(False) == ["literal.log"]
     assert planned(True) == ["2026-*/literal.log", "2026-01/a.log"]

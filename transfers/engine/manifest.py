@@ -1,16 +1,16 @@
 """A run's manifest: every object it copied, left unchanged, deleted or failed on, with the
 size and ETag the plan's listings give (s5cmd's own output carries neither for S3 copies).
 
-Built lazily from the plan the run already holds, so a 100,000-object job does not keep a
-second copy of its listing in memory.
+Read lazily from the plan's decisions on disk, so a job of millions of objects does not keep
+its listing in memory to write its manifest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
-from transfers.engine.listing import Listing, ObjectInfo
+from transfers.engine.planning import COPY, DELETE, SKIP, Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,43 +37,41 @@ class Manifest:
     def __init__(
         self,
         *,
-        source: Listing,
-        destination: Listing | None,
-        to_copy: list[str],
-        rejected: dict[str, str],
-        copied: set[str],
-        deleted: set[str],
+        plan: Plan,
+        copied: Container[str],
+        deleted: Container[str],
         failures: dict[tuple[str, str], str],
     ):
-        self.source = source
-        self.destination = destination or {}
-        self.to_copy = to_copy
-        self.rejected = rejected
+        self.plan = plan
         self.copied = copied
         self.deleted = deleted
         self.failures = failures
 
     def __iter__(self) -> Iterator[ManifestEntry]:
-        for key in sorted(self.copied):
-            yield self._entry(key, "copied", self.source.get(key))
-        planned = set(self.to_copy)
-        for key in sorted(self.source):
-            if key not in planned and key not in self.rejected:
-                yield self._entry(key, "skipped", self.source[key])
-        for key in sorted(self.deleted):
-            yield self._entry(key, "deleted", self.destination.get(key))
+        plan = self.plan
+        for decision in plan.decisions(COPY):
+            if decision.key in self.copied:
+                yield ManifestEntry(decision.key, "copied", decision.size, decision.etag)
+        for decision in plan.decisions(SKIP):
+            yield ManifestEntry(decision.key, "skipped", decision.size, decision.etag)
+        for decision in plan.decisions(DELETE):
+            if decision.key in self.deleted:
+                yield ManifestEntry(decision.key, "deleted", decision.size, decision.etag)
+        if not self.failures:
+            return
+        failed = {key for key, _ in self.failures}
+        known = {d.key: d for d in plan.decisions() if d.key in failed}
         for (key, operation), error in sorted(self.failures.items()):
-            listing = self.destination if operation == "delete" else self.source
-            info = listing.get(key)
+            decision = known.get(key)
+            # A failed delete is described by the destination's object, anything else by the
+            # source's.
+            if decision is not None and (decision.kind == DELETE) != (operation == "delete"):
+                decision = None
             yield ManifestEntry(
                 key,
                 "failed",
-                info.size if info else None,
-                info.etag if info else "",
+                decision.size if decision else None,
+                decision.etag if decision else "",
                 operation=operation,
                 error=error,
             )
-
-    @staticmethod
-    def _entry(key: str, action: str, info: ObjectInfo | None) -> ManifestEntry:
-        return ManifestEntry(key, action, info.size if info else None, info.etag if info else "")

@@ -7,21 +7,34 @@ whose outcome and error say what happened. It raises only for bugs.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.filters import split_wildcard_prefix
-from transfers.engine.listing import ObjectInfo, list_local, list_s3, local_md5
+from transfers.engine.listing import ObjectInfo, local_md5
 from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
 from transfers.engine.manifest import Manifest
 from transfers.engine.parallel import for_each
-from transfers.engine.planning import Plan, PlanSummary, Route, build_plan, route_for
+from transfers.engine.planning import (
+    COPY,
+    DELETE,
+    REJECT,
+    Decision,
+    Plan,
+    PlanSummary,
+    Route,
+    build_plan,
+    destination_listing,
+    route_for,
+)
 from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
 from transfers.engine.relay import BufferBudget, Relay
 from transfers.engine.s3ops import (
@@ -39,7 +52,7 @@ from transfers.engine.validation import (
     validate_local_path,
     validate_prefix,
 )
-from transfers.engine.verify import compare_listings
+from transfers.engine.verify import verify_plan
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +138,13 @@ def clients_for(spec: TransferSpec) -> dict:
     }
 
 
-def plan_transfer(spec: TransferSpec, *, cancel: threading.Event | None = None) -> Plan:
-    """The object-level plan, without moving data (a preview). Raises `EngineError`."""
+def plan_transfer(
+    spec: TransferSpec, *, cancel: threading.Event | None = None, keep_decisions: bool = False
+) -> Plan:
+    """The object-level plan, without moving data (a preview: counts and samples, unless
+    `keep_decisions`). Raises `EngineError`."""
     spec = check_spec(spec)
-    return build_plan(spec, clients_for(spec), cancel=cancel)
+    return build_plan(spec, clients_for(spec), cancel=cancel, keep_decisions=keep_decisions)
 
 
 def run_transfer(
@@ -188,19 +204,19 @@ class _Run:
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
         self.tracker.set_totals(
-            objects=len(plan.to_copy) + len(plan.rejected),
+            objects=plan.objects_to_copy + plan.objects_rejected,
             bytes=plan.bytes_to_copy,
             skipped=plan.unchanged,
         )
-        for key, reason in plan.rejected.items():
-            self.fail(key, "copy", reason)
+        for decision in plan.decisions(REJECT):
+            self.fail(decision.key, "copy", decision.reason)
 
         threshold = options.delete_threshold
-        if threshold is not None and len(plan.to_delete) > threshold:
+        if threshold is not None and plan.objects_to_delete > threshold:
             return self.result(
                 Outcome.AWAITING_APPROVAL,
                 error=(
-                    f"This mirror would delete {len(plan.to_delete)} objects, more than the "
+                    f"This mirror would delete {plan.objects_to_delete} objects, more than the "
                     f"profile's threshold of {threshold}: it waits for an operator's approval."
                 ),
             )
@@ -217,7 +233,7 @@ class _Run:
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
 
-        if plan.to_delete:
+        if plan.objects_to_delete:
             self.tracker.set_phase(Phase.DELETING)
             self.delete()
             if self.cancel.is_set():
@@ -242,39 +258,46 @@ class _Run:
         if route is Route.RELAY:
             self.copy_by_relay()
         elif route is Route.SERVER_SIDE:
-            awkward = [key for key in self.plan.to_copy if not self._batchable(key)]
+            # Two readers of the plan's copies, each taking its own share as it goes.
+            def awkward():
+                return (d for d in self.plan.decisions(COPY) if not self._batchable(d))
+
             helper = threading.Thread(
                 target=self._guarded, args=(self.copy_server_side, awkward), name="server-copy"
             )
             helper.start()
             try:
-                self.copy_with_s5cmd([k for k in self.plan.to_copy if self._batchable(k)])
+                self.copy_with_s5cmd(d for d in self.plan.decisions(COPY) if self._batchable(d))
             finally:
                 helper.join()
         else:
-            self.copy_with_s5cmd(self.plan.to_copy)
+            self.copy_with_s5cmd(self.plan.decisions(COPY))
 
-    def _guarded(self, work, keys) -> None:
+    def _guarded(self, work, decisions) -> None:
         try:
-            work(keys)
+            work(decisions())
         except Exception as exc:
-            for key in keys:
-                self.fail(key, "copy", str(exc))
+            for decision in decisions():
+                self.fail(decision.key, "copy", str(exc))
 
-    def _batchable(self, key: str) -> bool:
+    def _batchable(self, decision: Decision) -> bool:
         """Whether s5cmd can server-side copy this key. Not: objects over the CopyObject limit
         (#29), 'folder' keys ending in '/', keys with spaces (s5cmd form-encodes them in the
         copy source, which some services read back as '+'), line breaks, or '.'/'..'/''
         segments (URL cleaning). Those go through CopyObject/UploadPartCopy here."""
-        if self.plan.source[key].size > self.spec.runtime.multipart_copy_threshold:
+        key = decision.key
+        if decision.size > self.spec.runtime.multipart_copy_threshold:
             return False
         if key.endswith("/") or any(c in key for c in " \n\r"):
             return False
         return not any(s in ("", ".", "..") for s in key.split("/"))
 
-    def copy_with_s5cmd(self, keys: list[str]) -> None:
-        if not keys:
+    def copy_with_s5cmd(self, decisions: Iterable[Decision]) -> None:
+        decisions = iter(decisions)
+        first = next(decisions, None)
+        if first is None:
             return
+        decisions = itertools.chain([first], decisions)
         spec, plan = self.spec, self.plan
         source, destination = spec.source, spec.destination
         options = spec.options
@@ -284,26 +307,25 @@ class _Run:
         if options.storage_class and not destination.is_local:
             flags.append(f"--storage-class={options.storage_class}")
 
-        by_destination: dict[str, str] = {}
+        # The lines s5cmd was given and has not reported on, by destination and by arguments
+        # (to read its answers). Lines are made as s5cmd reads them (a full pipe holds the
+        # feeder back), so these stay as small as s5cmd's backlog, not the plan's size.
+        by_destination: dict[str, Decision] = {}
         by_arguments: dict[str, str] = {}
-        for key in keys:
-            src, dst = self._source_ref(key), self._destination_ref(key)
-            by_destination[dst] = key
-            by_arguments[f"{src} {dst}"] = key
-
-        done: set[str] = set()
         errors: dict[str, str] = {}
         lock = threading.Lock()
+        stopped = threading.Event()
 
         def on_success(message: dict) -> None:
-            key = by_destination.get(message.get("destination", ""))
             with lock:
-                if key is None or key in done:
+                decision = by_destination.pop(message.get("destination", ""), None)
+                if decision is None:
                     return
-                done.add(key)
+                key = decision.key
+                by_arguments.pop(f"{self._source_ref(key)} {self._destination_ref(key)}", None)
                 errors.pop(key, None)
             self.copied.add(key)
-            self.tracker.add(objects=1, bytes=plan.source[key].size)
+            self.tracker.add(objects=1, bytes=decision.size)
 
         endpoint = destination.endpoint if source.is_local else source.endpoint
         # The bucket errors are about; a server-side copy touches two, so name none there.
@@ -316,9 +338,19 @@ class _Run:
                 return False
             error = describe_s5cmd_error(str(message.get("error", "failed")), endpoint, bucket)
             with lock:
-                if key not in done:
-                    errors[key] = error
+                errors[key] = error
             return True
+
+        def lines() -> Iterator[str]:
+            while True:
+                with lock:  # the feeder's thread and, once s5cmd is gone, this one
+                    decision = None if stopped.is_set() else next(decisions, None)
+                    if decision is None:
+                        return
+                    src, dst = self._source_ref(decision.key), self._destination_ref(decision.key)
+                    by_destination[dst] = decision
+                    by_arguments[f"{src} {dst}"] = decision.key
+                yield command_line("cp", src, dst, flags=flags)
 
         batch = S5cmdBatch(
             find_s5cmd(spec.runtime.s5cmd_path),
@@ -328,27 +360,30 @@ class _Run:
         )
         if destination.is_local:
             os.makedirs(destination.path, exist_ok=True)
-        lines = (
-            command_line("cp", self._source_ref(key), self._destination_ref(key), flags=flags)
-            for key in keys
-        )
-        outcome = batch.run(lines, on_success=on_success, on_error=on_error, cancel=self.cancel)
+        started = time.time()
+        outcome = batch.run(lines(), on_success=on_success, on_error=on_error, cancel=self.cancel)
+        with lock:
+            stopped.set()
         self.command, self.exit_code = outcome.command, outcome.exit_code
         general = [describe_s5cmd_error(line, endpoint, bucket) for line in outcome.general_errors]
         general += [f"s5cmd: {line}" for line in outcome.noise]
         self.notes += general
         if outcome.cancelled:
             return
-        # s5cmd can die (killed, out of memory) between an object landing and its success
-        # line: look at the destination before calling an unreported object failed.
-        for key in self._arrived_intact([k for k in keys if k not in done and k not in errors]):
-            done.add(key)
-            self.copied.add(key)
-            self.tracker.add(objects=1, bytes=plan.source[key].size)
         unexplained = "; ".join(general)[:500]
-        for key in keys:
-            if key in done:
-                continue
+        # s5cmd can die (killed, out of memory) between an object landing and its success
+        # line: look at the destination before calling an unreported object failed. Lines it
+        # was never given (it stopped early) cannot have landed.
+        given = [d for d in by_destination.values() if d.key not in errors]
+        intact = self._arrived_intact(given, since=started)
+        for decision in given:
+            if decision.key in intact:
+                self.copied.add(decision.key)
+                self.tracker.add(objects=1, bytes=decision.size)
+        unreported = itertools.chain(
+            (d for d in by_destination.values() if d.key not in intact), decisions
+        )
+        for key in (decision.key for decision in unreported):
             error = errors.get(key) or (
                 f"s5cmd reported no result for this object (exit status {outcome.exit_code}"
                 + (f": {unexplained}" if unexplained else "")
@@ -356,16 +391,18 @@ class _Run:
             )
             self.fail(key, "copy", error)
 
-    def _arrived_intact(self, keys: list[str]) -> set[str]:
-        """The keys whose object is at the destination as verification would accept it: same
-        size, same MD5 where both sides know it, and not the object the plan found there."""
-        if not keys:
+    def _arrived_intact(self, decisions: list[Decision], *, since: float) -> set[str]:
+        """The keys whose object is at the destination as verification would accept it: the
+        source's size, and its MD5 where both sides have one; where they don't, written since
+        the copy began (so not the object the plan found there)."""
+        if not decisions:
             return set()
-        destination, plan = self.spec.destination, self.plan
+        destination = self.spec.destination
         found: dict[str, ObjectInfo] = {}
         lock = threading.Lock()
 
-        def look(key: str) -> None:
+        def look(decision: Decision) -> None:
+            key = decision.key
             if destination.is_local:
                 target = safe_local_target(destination.path, key)
                 try:
@@ -373,7 +410,7 @@ class _Run:
                 except FileNotFoundError:
                     stat = None
                 info = stat and ObjectInfo(size=stat.st_size, mtime=stat.st_mtime)
-                if info and plan.source[key].md5 and info.size == plan.source[key].size:
+                if info and decision.md5 and info.size == decision.size:
                     info.etag = local_md5(target)
             else:
                 try:
@@ -394,7 +431,7 @@ class _Run:
                     found[key] = info
 
         unknown = for_each(
-            keys,
+            decisions,
             look,
             threads=8,
             cancel=self.cancel,
@@ -403,35 +440,34 @@ class _Run:
         )
         if unknown:
             logger.info("could not look up %d unreported objects at the destination", len(unknown))
-        before = plan.destination or {}
+        # S3 keeps whole seconds; a second more allows for the server's clock.
+        written_since = int(since) - 1
         intact = set()
-        for key, info in found.items():
-            wanted, old = plan.source[key], before.get(key)
-            if info.size != wanted.size:
+        for decision in decisions:
+            info = found.get(decision.key)
+            if info is None or info.size != decision.size:
                 continue
-            if wanted.md5 and info.md5 and wanted.md5 != info.md5:
-                continue
-            unchanged = old is not None and (old.mtime, old.size) == (info.mtime, info.size)
-            if unchanged and (destination.is_local or old.etag == info.etag):
-                continue  # what was there before the run, not what it copied
-            intact.add(key)
+            if decision.md5 and info.md5:
+                if decision.md5 == info.md5:
+                    intact.add(decision.key)
+            elif info.mtime >= written_since:
+                intact.add(decision.key)
         return intact
 
-    def copy_server_side(self, keys: list[str]) -> None:
-        if not keys:
-            return
+    def copy_server_side(self, decisions: Iterable[Decision]) -> None:
         spec, plan = self.spec, self.plan
         client = self.clients["source"]
         options = spec.options
 
-        def copy_one(key: str) -> None:
+        def copy_one(decision: Decision) -> None:
+            key = decision.key
             server_side_copy(
                 client,
                 source_bucket=spec.source.bucket,
                 source_key=plan.source_base + key,
                 destination_bucket=spec.destination.bucket,
                 destination_key=spec.destination.prefix + key,
-                size=plan.source[key].size,
+                size=decision.size,
                 part_size=options.part_size_mb * MiB,
                 concurrency=options.concurrency,
                 storage_class=options.storage_class,
@@ -442,7 +478,9 @@ class _Run:
             self.copied.add(key)
             self.tracker.add(objects=1)
 
-        self._each(keys, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint)
+        self._each(
+            decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
+        )
 
     def copy_by_relay(self) -> None:
         spec, plan = self.spec, self.plan
@@ -468,35 +506,35 @@ class _Run:
         )
         self.budget = relay.budget
 
-        def copy_one(key: str) -> None:
-            relay.copy(key)
-            self.copied.add(key)
+        def copy_one(decision: Decision) -> None:
+            relay.copy(decision.key)
+            self.copied.add(decision.key)
             self.tracker.add(objects=1)
 
         try:
-            self._each(plan.to_copy, copy_one, threads=objects, endpoint=None)
+            self._each(plan.decisions(COPY), copy_one, threads=objects, endpoint=None)
         finally:
             relay.close()
 
-    def _each(self, keys, work, *, threads: int, endpoint) -> None:
+    def _each(self, decisions, work, *, threads: int, endpoint) -> None:
         def describe(exc: BaseException) -> str:
             if isinstance(exc, (BotoCoreError, ClientError)):
                 return describe_error(exc, endpoint)
             return str(exc) or exc.__class__.__name__
 
         failures = for_each(
-            keys, work, threads=max(1, threads), cancel=self.cancel, describe=describe
+            decisions, work, threads=max(1, threads), cancel=self.cancel, describe=describe
         )
         if self.cancel.is_set():
             return  # what broke off is the cancel's doing, not the objects'
-        for key, error in failures.items():
-            self.fail(key, "copy", error)
+        for decision, error in failures.items():
+            self.fail(decision.key, "copy", error)
 
     def delete(self) -> None:
         spec, plan = self.spec, self.plan
         destination = spec.destination
         if destination.is_local:
-            for key in plan.to_delete:
+            for key in plan.keys(DELETE):
                 if self.cancel.is_set():
                     return
                 target = safe_local_target(destination.path, key)
@@ -517,7 +555,7 @@ class _Run:
         failures = delete_objects(
             self.clients["destination"],
             destination.bucket,
-            [destination.prefix + key for key in plan.to_delete],
+            (destination.prefix + key for key in plan.keys(DELETE)),
             cancel=self.cancel,
             on_deleted=on_deleted,
             endpoint=destination.endpoint,
@@ -526,25 +564,10 @@ class _Run:
             self.fail(full_key[len(destination.prefix) :], "delete", error)
 
     def verify(self) -> dict:
-        spec, plan = self.spec, self.plan
-        destination = spec.destination
-        if destination.is_local:
-            fresh = list_local(destination, keep=plan.scope, must_exist=False, cancel=self.cancel)
-        else:
-            fresh = list_s3(
-                destination,
-                self.clients["destination"],
-                base=destination.prefix,
-                keep=plan.scope,
-                cancel=self.cancel,
-            )
+        plan = self.plan
+        fresh = destination_listing(self.spec, self.clients, plan.scope, self.cancel)
         failed = {key for key, _ in self.failures}
-        verification = compare_listings(
-            plan.source,
-            fresh,
-            expected=[key for key in plan.source if key not in failed],
-            deleted=[key for key in plan.to_delete if key not in failed],
-        )
+        verification = verify_plan(plan.decisions, fresh, failed=failed)
         for key, problem in verification.mismatches.items():
             self.fail(key, "verify", problem)
         return verification.as_dict()
@@ -556,7 +579,7 @@ class _Run:
         two passes in a row find nothing: a CreateMultipartUpload sent just before s5cmd was
         killed can still be completed by a busy server after the first listing."""
         destination = self.spec.destination
-        if destination.is_local or self.plan is None or not self.plan.to_copy:
+        if destination.is_local or self.plan is None or not self.plan.objects_to_copy:
             return
         aborted = quiet = 0
         try:
@@ -567,7 +590,7 @@ class _Run:
                     self.clients["destination"],
                     destination.bucket,
                     destination.prefix,
-                    (destination.prefix + key for key in self.plan.to_copy),
+                    (destination.prefix + key for key in self.plan.keys(COPY)),
                 )
                 aborted += found
                 quiet = 0 if found else quiet + 1
@@ -644,10 +667,7 @@ class _Run:
         if plan is None:
             return None
         return Manifest(
-            source=plan.source,
-            destination=plan.destination,
-            to_copy=plan.to_copy,
-            rejected=plan.rejected,
+            plan=plan,
             copied=self.copied,
             deleted=self.deleted,
             failures=self.failures,
@@ -670,6 +690,16 @@ class _Run:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+
+
+def _exists(client, bucket: str, key: str) -> bool:
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
 
 
 def sweep_uploads(spec: TransferSpec) -> int:
@@ -697,8 +727,12 @@ def sweep_uploads(spec: TransferSpec) -> int:
             base = source.prefix
             if spec.options.source_wildcards:
                 base = split_wildcard_prefix(base)[0]
-            listing = list_s3(source, clients["source"], base=base, keep=lambda key: True)
-            ours = {key for key, _ in uploads if key in listing}
+            # One HEAD per incomplete upload (a handful), never a listing of the source.
+            ours = {
+                key
+                for key in {key for key, _ in uploads}
+                if _exists(clients["source"], source.bucket, base + key)
+            }
         aborted = 0
         for key, upload_id in uploads:
             if key in ours:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 from collections.abc import Callable, Iterable
@@ -117,17 +118,23 @@ def abort_incomplete_uploads(client, bucket: str, prefix: str, keys: Iterable[st
     """Abort the multipart uploads under `prefix` whose key is one of `keys` (full keys).
 
     Limited to keys of the run, so uploads of other writers under the same prefix survive.
+    The incomplete uploads are listed first and `keys` (millions, perhaps) streamed past them,
+    so the run's keys are never held in memory.
     """
-    wanted = set(keys)
-    aborted = 0
+    uploads: dict[str, list[str]] = {}
     paginator = client.get_paginator("list_multipart_uploads")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for upload in page.get("Uploads", ()):
-            if upload["Key"] in wanted:
-                client.abort_multipart_upload(
-                    Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                )
-                aborted += 1
+            uploads.setdefault(upload["Key"], []).append(upload["UploadId"])
+    if not uploads:
+        return 0
+    aborted = 0
+    for key in keys:
+        for upload_id in uploads.pop(key, ()):
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            aborted += 1
+        if not uploads:
+            break
     return aborted
 
 
@@ -145,7 +152,7 @@ def list_incomplete_uploads(client, bucket: str, prefix: str) -> list[tuple[str,
 def delete_objects(
     client,
     bucket: str,
-    keys: list[str],
+    keys: Iterable[str],
     *,
     cancel: threading.Event,
     on_deleted: Callable[[list[str]], None],
@@ -154,10 +161,10 @@ def delete_objects(
     """Delete in batches of 1,000 (DeleteObjects); `on_deleted` gets each batch's deleted keys.
     Returns key -> error for what failed."""
     failures: dict[str, str] = {}
-    for start in range(0, len(keys), DELETE_BATCH):
+    keys = iter(keys)
+    while batch := list(itertools.islice(keys, DELETE_BATCH)):
         if cancel.is_set():
             break
-        batch = keys[start : start + DELETE_BATCH]
         try:
             response = client.delete_objects(
                 Bucket=bucket,
