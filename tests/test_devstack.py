@@ -84,6 +84,8 @@ def test_a_second_run_reuses_the_database(tmp_path):
         "VAR_DIR": str(tmp_path),
         "DEBUG": "1",
         "DJANGO_SETTINGS_MODULE": "syncportal.settings",
+        # As make run sets it: the sandbox S3 server listens on loopback.
+        "ENDPOINT_ALLOW_PRIVATE_NETWORKS": "1",
     }
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True)

@@ -96,3 +96,10 @@ def test_it_needs_the_sandbox_url(db, monkeypatch):
     with pytest.raises(CommandError, match="--s3-url"):
         call_command("seed_demo", "--s3-url", "")
     assert not Team.objects.exists()
+
+
+def test_it_says_why_it_cannot_create_the_demo(db, s3, tmp_path, settings):
+    settings.ENDPOINT_ALLOW_PRIVATE_NETWORKS = False
+    with pytest.raises(CommandError, match=r"Could not create the demo: .*private network"):
+        seed(s3, tmp_path)
+    assert not Team.objects.exists() and not User.objects.exists()

@@ -16,12 +16,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.access import Role
 from accounts.models import Membership, Team, User
 from accounts.services import add_member, create_team, create_user, update_user
+from syncportal.errors import DomainError
 from transfers.demo import (
     ARCHIVE_BUCKET,
     DEMO_ACCESS_KEY,
@@ -86,29 +88,12 @@ class Command(BaseCommand):
             raise CommandError("Give the sandbox S3 server with --s3-url or SANDBOX_S3_URL.")
         # Through the services, as a person would do it, so the audit trail starts with the
         # demo's own creation. A second run finds everything and changes nothing.
-        with transaction.atomic():
-            admin, password = self._admin()
-            team = Team.objects.filter(slug="demo").first() or create_team(
-                name=DEMO_TEAM_NAME, slug="demo", actor=admin
-            )
-            if not Membership.objects.filter(user=admin, team=team).exists():
-                add_member(team, admin, Role.ADMIN, actor=admin)
-            endpoint = self._endpoint(team, s3_url, admin)
-            profile = SyncProfile.objects.filter(team=team, name=DEMO_PROFILE_NAME).first()
-            created = profile is None
-            if created:
-                profile = create_profile(
-                    team,
-                    actor=admin,
-                    name=DEMO_PROFILE_NAME,
-                    description="Keeps a copy of the demo source bucket in the archive bucket.",
-                    source_endpoint=endpoint,
-                    source_bucket=SOURCE_BUCKET,
-                    destination_endpoint=endpoint,
-                    destination_bucket=ARCHIVE_BUCKET,
-                    destination_prefix="mirror/",
-                    mode=SyncProfile.Mode.SYNC,
-                )
+        try:
+            team, endpoint, profile, created, password = self._seed(s3_url)
+        except DomainError as exc:
+            raise CommandError(f"Could not create the demo: {exc}") from None
+        except ValidationError as exc:
+            raise CommandError(f"Could not create the demo: {' '.join(exc.messages)}") from None
         uploaded = self._upload(endpoint)
         if password:
             path = Path(login_file)
@@ -122,6 +107,32 @@ class Command(BaseCommand):
                 f"{' (new)' if created else ''}; {uploaded} sample objects uploaded."
             )
         )
+
+    @transaction.atomic
+    def _seed(self, s3_url: str):
+        admin, password = self._admin()
+        team = Team.objects.filter(slug="demo").first() or create_team(
+            name=DEMO_TEAM_NAME, slug="demo", actor=admin
+        )
+        if not Membership.objects.filter(user=admin, team=team).exists():
+            add_member(team, admin, Role.ADMIN, actor=admin)
+        endpoint = self._endpoint(team, s3_url, admin)
+        profile = SyncProfile.objects.filter(team=team, name=DEMO_PROFILE_NAME).first()
+        created = profile is None
+        if created:
+            profile = create_profile(
+                team,
+                actor=admin,
+                name=DEMO_PROFILE_NAME,
+                description="Keeps a copy of the demo source bucket in the archive bucket.",
+                source_endpoint=endpoint,
+                source_bucket=SOURCE_BUCKET,
+                destination_endpoint=endpoint,
+                destination_bucket=ARCHIVE_BUCKET,
+                destination_prefix="mirror/",
+                mode=SyncProfile.Mode.SYNC,
+            )
+        return team, endpoint, profile, created, password
 
     def _admin(self) -> tuple[User, str | None]:
         admin = User.objects.filter(username=DEMO_USERNAME).first()
