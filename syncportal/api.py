@@ -31,7 +31,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from accounts.access import Principal
 from accounts.security import mfa_missing
-from accounts.services import use_api_token
+from accounts.services import sign_in_with_token
 from syncportal.errors import DomainError, Forbidden, Invalid
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -67,9 +67,10 @@ def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
     return dict.fromkeys(statuses, ErrorOut)
 
 
-def _admit(request: HttpRequest, principal: Principal) -> Principal:
-    """Policy shared by both ways in: MFA enrolment where required, read-only tokens."""
-    if mfa_missing(principal.user):
+def _admit(request: HttpRequest, principal: Principal, *, mfa: bool | None = None) -> Principal:
+    """Policy shared by both ways in: MFA enrolment where required, read-only tokens.
+    `mfa`: whether enrolment is missing, when the caller knows already."""
+    if mfa_missing(principal.user) if mfa is None else mfa:
         raise Forbidden("Your role requires two-factor authentication: enrol in the portal first.")
     if request.method not in SAFE_METHODS and not principal.can_write:
         raise Forbidden("This token is read-only.")
@@ -89,10 +90,10 @@ class TokenAuth(HttpBearer):
         return self.authenticate(request, secret.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
-        api_token = use_api_token(token)
-        if api_token is None:
+        login = sign_in_with_token(token)
+        if login is None:
             raise Unauthenticated("The token is invalid, expired or revoked.")
-        return _admit(request, Principal.for_token(api_token))
+        return _admit(request, login.principal, mfa=login.mfa_missing)
 
 
 class SessionAuth(APIKeyCookie):

@@ -301,6 +301,9 @@ SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=30
 
 # Personal API tokens: the longest lifetime a user may choose, in days.
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", 365, min=1)
+# Each web process remembers a valid token this long (0: not at all): a revocation, a
+# deactivated user or a token's changed teams reach the other processes within it.
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", 5, min=0, max=60)
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500
 NINJA_PAGINATION_CLASS = "syncportal.pagination.LimitOffsetPagination"
