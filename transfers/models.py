@@ -355,6 +355,11 @@ class Job(models.Model):
             models.Index(fields=["team", "-created_at"]),
             models.Index(fields=["profile", "-created_at"]),
             models.Index(fields=["state", "lease_expires_at"]),
+            # The API lists newest first by id, with a cursor on it: one ordered index range per
+            # team, per team and state, per profile, however long the history.
+            models.Index(fields=["team", "-id"], name="job_team_newest"),
+            models.Index(fields=["team", "state", "-id"], name="job_team_state_newest"),
+            models.Index(fields=["profile", "-id"], name="job_profile_newest"),
         ]
         constraints = [
             models.UniqueConstraint(
