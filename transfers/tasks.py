@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from transfers import execution, freshness, notifications
+from transfers import execution, freshness, notifications, retention
 from transfers.models import SkippedRun
 from transfers.services import schedules
 
@@ -24,6 +24,12 @@ def run_job(job_id: int) -> str:
 def reap_jobs() -> list[int]:
     """Periodic (beat): re-queue or fail the jobs of workers whose lease expired."""
     return execution.reap_expired_leases()
+
+
+@shared_task(name="transfers.prune_job_history")
+def prune_job_history() -> int:
+    """Periodic (beat, daily): delete the samples of jobs past JOB_SAMPLE_RETENTION_DAYS."""
+    return retention.prune_job_history()
 
 
 @shared_task(name="transfers.run_scheduled")
