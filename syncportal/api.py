@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
@@ -202,3 +202,20 @@ api.add_router("/profiles", "transfers.api.profiles")
 api.add_router("/jobs", "transfers.api.jobs")
 api.add_router("/notifications", "transfers.api.notifications")
 api.add_router("/audit", "accounts.audit_api.router")
+
+
+class CeilingOut(Schema):
+    ok: bool
+    items: list[int]
+
+
+if settings.BENCH_ROUTES:
+    bench = Router(tags=["bench"])
+
+    @bench.get("/ceiling", response=CeilingOut, include_in_schema=False)
+    def ceiling(request: HttpRequest) -> dict[str, Any]:
+        """The cheapest authenticated API answer (a constant, no query): what the middleware,
+        ninja and token authentication cost alone, the benchmark's ceiling for the routes."""
+        return {"ok": True, "items": []}
+
+    api.add_router("/bench", bench)
