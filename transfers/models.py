@@ -366,6 +366,8 @@ class Job(models.Model):
                 fields=["team", "profile", "-created_at", "-id"], name="job_team_profile_newest"
             ),
             models.Index(fields=["-created_at", "-id"], name="job_newest"),  # superusers
+            # The dashboard: what finished today, failures of the week, jobs with recent samples.
+            models.Index(fields=["team", "-finished_at"], name="job_team_finished"),
         ]
         constraints = [
             models.UniqueConstraint(
