@@ -549,6 +549,7 @@ def api(ctx: Context) -> dict:
     before = _table_bytes()
     ids = _insert_jobs(ctx, ctx.sizes.api_jobs)
     after = _table_bytes()
+    stored = ctx.sizes.api_jobs
     generator = "wrk" if shutil.which("wrk") else "httpx"
     token = f"Authorization: Bearer {portal.token}"
     cookie = f"Cookie: {portal.session_cookie()}"
@@ -567,7 +568,7 @@ def api(ctx: Context) -> dict:
         "generator": generator,
         "results": {},
         "bytes_per_10k_jobs": {
-            table: round((after.get(table, 0) - before.get(table, 0)) * 10_000 / len(ids) / 1)
+            table: round((after.get(table, 0) - before.get(table, 0)) * 10_000 / stored)
             for table in JOB_TABLES
         },
     }
