@@ -11,8 +11,9 @@ Conventions (see the README's API section), which each app's router in `<app>/ap
 - Errors are JSON `{"detail": "...", "errors": [{"field": ..., "message": ...}]}`; raise the
   exceptions of `syncportal.errors` from services and let the handlers below map them.
 - Lists use `@paginate` (limit/offset) and answer `{"items": [...], "count": N}`; lists that
-  grow while clients walk them (jobs, audit) use `@paginate(KeysetPagination)`, which also
-  takes a `cursor` (`syncportal.pagination`).
+  grow while clients walk them (audit) use `@paginate(KeysetPagination)`, which also takes a
+  `cursor` (`syncportal.pagination`). The job list, polled hardest, pages with `keyset_page`
+  and renders its rows directly (see `transfers.api`).
 - Document the errors a route can answer: `response={200: Out, **errors(401, 403, 404)}`.
 - Django `ValidationError`s from services become 422 with one entry per field message.
 """
