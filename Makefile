@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint format check-deploy install clean bench help
+.PHONY: run test test-fast lint format check-deploy install clean bench wrk help
 
 help:
 	@echo "make run            start the portal (web, worker, beat, embedded Redis, sandbox S3)"
@@ -74,9 +74,18 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/syncportal_bench,
-# dropped and recreated); uses wrk for HTTP load when installed (apt-get install wrk).
-bench: $(BENCH_STAMP)
+# dropped and recreated). HTTP load comes from wrk, installed here with apt-get when it is
+# missing and make runs as root; otherwise the harness falls back to httpx (and says so).
+bench: $(BENCH_STAMP) wrk
 	$(PY) -m bench $(BENCH_ARGS)
+
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; \
+	  else \
+	    echo "wrk is not installed (apt-get install wrk as root): HTTP load will come from httpx"; \
+	  fi; }
 
 clean:
 	rm -rf var/test.sqlite3* var/staticfiles .pytest_cache .ruff_cache

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -23,8 +25,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts import audit
-from accounts.access import Role
+from accounts.access import Principal, Role
 from accounts.models import ApiToken, Membership, Team, User
+from accounts.security import mfa_missing
 from syncportal.errors import Conflict, Invalid
 
 TOKEN_PREFIX = "spt_"  # noqa: S105 - a public marker that makes leaked tokens greppable
@@ -421,6 +424,7 @@ def revoke_api_token(token: ApiToken, *, actor: Any = None, request: Any = None)
             revoked_at=timezone.now()
         )
         token.refresh_from_db()
+        forget_api_token(token.digest)
         if updated:
             audit.record(
                 "token.revoked",
@@ -445,3 +449,56 @@ def use_api_token(secret: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
+
+
+# --- Token sign-in, cached ----------------------------------------------------------------------
+
+# Looking a token up costs queries (the token and its user, its teams, the MFA policy) on every
+# API call, a fifth of a job list's time under load. Each web process keeps what a token grants
+# for API_TOKEN_CACHE_SECONDS: a revocation through `revoke_api_token` takes effect at once in
+# the process that made it and within that many seconds in the others, as does a deactivated
+# user, a token's changed teams or an MFA enrolment. Team memberships are not cached: the
+# access querysets read them on every request.
+_TOKEN_CACHE_MAX = 10_000
+_token_logins: dict[str, tuple[float, TokenLogin]] = {}
+_clock = time.monotonic  # replaced in tests, which must not wait for the cache to expire
+
+
+@dataclass(frozen=True)
+class TokenLogin:
+    """What a valid token grants: the principal, and whether MFA enrolment is missing."""
+
+    principal: Principal
+    mfa_missing: bool
+
+
+def sign_in_with_token(secret: str) -> TokenLogin | None:
+    """The principal of a usable token (cached, see above); None if the token is not usable."""
+    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 100:
+        return None
+    digest = token_digest(secret)
+    now = _clock()
+    cached = _token_logins.get(digest)
+    if cached is not None:
+        until, login = cached
+        if now < until and login.principal.token.expires_at > timezone.now():
+            return login
+        _token_logins.pop(digest, None)
+    token = use_api_token(secret)
+    if token is None:
+        return None
+    login = TokenLogin(Principal.for_token(token), mfa_missing(token.user))
+    ttl = settings.API_TOKEN_CACHE_SECONDS
+    if ttl > 0:
+        if len(_token_logins) >= _TOKEN_CACHE_MAX:
+            _token_logins.clear()
+        _token_logins[digest] = (now + ttl, login)
+    return login
+
+
+def forget_api_token(digest: str | None = None) -> None:
+    """Drop a token (or, without a digest, every token) from this process's cache."""
+    if digest is None:
+        _token_logins.clear()
+    else:
+        _token_logins.pop(digest, None)

@@ -71,6 +71,8 @@ def portal_env(*, database_url: str, redis_url: str, var_dir: Path, port: int) -
         LOG_LEVEL="WARNING",
         LOG_FORMAT="json",
         PYTHONUNBUFFERED="1",
+        # The reference route the API scenario measures its routes against.
+        BENCH_ROUTES="1",
     )
     return env
 

@@ -4,6 +4,7 @@ destination) before its time counts."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bench import baselines
 from bench.measure import Summary, TreeMonitor, percentile
@@ -35,6 +37,10 @@ class Sizes:
     api_jobs: int
     api_clients: int
     api_seconds: int
+    page_clients: int
+    history_jobs: int
+    history_days: int
+    history_seconds: int
     concurrent_jobs: int
     progress: Dataset
 
@@ -47,6 +53,10 @@ FULL = Sizes(
     api_jobs=10_000,
     api_clients=50,
     api_seconds=30,
+    page_clients=20,
+    history_jobs=1_000_000,
+    history_days=700,
+    history_seconds=10,
     concurrent_jobs=200,
     progress=Dataset("progress", 5000, 16 * 1024),
 )
@@ -58,6 +68,10 @@ QUICK = Sizes(
     api_jobs=10_000,
     api_clients=50,
     api_seconds=8,
+    page_clients=20,
+    history_jobs=100_000,
+    history_days=70,
+    history_seconds=4,
     concurrent_jobs=50,
     progress=Dataset("progress", 1000, 16 * 1024),
 )
@@ -71,6 +85,7 @@ class Context:
     scratch: Path
     sizes: Sizes
     log: callable
+    history_profile: Any = None  # the profile the API scenarios' job history belongs to
 
 
 def check_copy(server: S3Server, bucket: str, prefix: str, expected: dict[str, int]) -> None:
@@ -331,22 +346,20 @@ def memory(ctx: Context) -> dict:
     return out
 
 
-# --- 4. API latency ----------------------------------------------------------------------------
+# --- 4. API and pages under load, and a long job history -------------------------------------
 
 WRK_SCRIPT = """
-local first, last = %d, %d
-math.randomseed(%d)
+local first, last = FIRST, LAST
+math.randomseed(SEED)
+local template = "PATH"
 request = function()
-  local path = "%s"
-  if path == "detail" then
-    path = "/api/v1/jobs/" .. math.random(first, last)
-  end
+  local path = string.gsub(template, "{id}", tostring(math.random(first, last)))
   return wrk.format("GET", path)
 end
 done = function(summary, latency, requests)
   io.write(string.format(
-    '{"requests": %%d, "seconds": %%f, "errors": %%d, "non2xx": %%d, '
-    .. '"p50": %%f, "p95": %%f, "p99": %%f, "max": %%f}\\n',
+    '{"requests": %d, "seconds": %f, "errors": %d, "non2xx": %d, '
+    .. '"p50": %f, "p95": %f, "p99": %f, "max": %f}\\n',
     summary.requests, summary.duration / 1e6,
     summary.errors.connect + summary.errors.read + summary.errors.write
       + summary.errors.timeout,
@@ -355,6 +368,25 @@ done = function(summary, latency, requests)
     latency:percentile(99) / 1e3, latency.max / 1e3))
 end
 """
+
+# What the tables in the portal hold, for the database size per 10,000 jobs.
+JOB_TABLES = (
+    "transfers_job",
+    "transfers_jobsample",
+    "transfers_jobfailure",
+    "transfers_jobmanifest",
+)
+
+
+def _history_profile(ctx: Context):
+    """The profile (and endpoint) the generated history belongs to, made once per run."""
+    if getattr(ctx, "history_profile", None) is None:
+        portal = ctx.portal
+        endpoint = portal.endpoint("bench-api", ctx.a.url)
+        ctx.history_profile = portal.profile(
+            "api history", endpoint, "s3://src/x/", endpoint, "s3://dst/x/"
+        )
+    return ctx.history_profile
 
 
 def _insert_jobs(ctx: Context, count: int) -> tuple[int, int]:
@@ -366,8 +398,7 @@ def _insert_jobs(ctx: Context, count: int) -> tuple[int, int]:
     from transfers.models import Job
 
     portal = ctx.portal
-    endpoint = portal.endpoint("bench-api", ctx.a.url)
-    profile = portal.profile("api history", endpoint, "s3://src/x/", endpoint, "s3://dst/x/")
+    profile = _history_profile(ctx)
     now = timezone.now()
     rng = random.Random(7)
     states = ["succeeded"] * 8 + ["partial", "failed"]
@@ -383,7 +414,19 @@ def _insert_jobs(ctx: Context, count: int) -> tuple[int, int]:
                 options={"mode": "copy", "verify_after": True},
                 state=rng.choice(states),
                 trigger="schedule",
-                plan={"to_copy": objects, "to_delete": 0, "unchanged": 0, "sample": []},
+                triggered_by=portal.user,
+                plan={
+                    "route": "server-side copy",
+                    "mode": "copy",
+                    "objects_to_copy": objects,
+                    "bytes_to_copy": objects * 65536,
+                    "objects_to_delete": 0,
+                    "objects_unchanged": 0,
+                    "objects_rejected": 0,
+                    "sample_to_copy": [],
+                    "sample_to_delete": [],
+                    "sample_rejected": [],
+                },
                 objects_total=objects,
                 bytes_total=objects * 65536,
                 objects_done=objects,
@@ -399,19 +442,31 @@ def _insert_jobs(ctx: Context, count: int) -> tuple[int, int]:
     Job.objects.filter(profile=profile).update(created_at=F("started_at"))
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE transfers_job")
     ids = [job.pk for job in created]
     return min(ids), max(ids)
 
 
-def _wrk(url: str, token: str, path: str, clients: int, seconds: int, ids: tuple[int, int], where):
-    script = where / f"wrk-{path.strip('/').replace('/', '-') or 'x'}.lua"
-    script.write_text(WRK_SCRIPT % (ids[0], ids[1], clients, path))
+def _table_bytes() -> dict[str, int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname = ANY(%s)",
+            [list(JOB_TABLES)],
+        )
+        return dict(cursor.fetchall())
+
+
+def _wrk(url: str, header: str, path: str, clients: int, seconds: int, ids, where) -> dict:
+    script = where / "wrk-request.lua"
+    text = WRK_SCRIPT.replace("FIRST", str(ids[0])).replace("LAST", str(ids[1]))
+    script.write_text(text.replace("SEED", str(clients)).replace("PATH", path))
     threads = max(1, min(2, clients))
     result = subprocess.run(
         [
             *("wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s"),
-            *("--timeout", "10s", "-H", f"Authorization: Bearer {token}", "-s", str(script), url),
+            *("--timeout", "10s", "-H", header, "-s", str(script), url),
         ],
         capture_output=True,
         text=True,
@@ -423,22 +478,24 @@ def _wrk(url: str, token: str, path: str, clients: int, seconds: int, ids: tuple
     return data
 
 
-def _httpx_load(portal: Portal, path: str, clients: int, seconds: int, ids: tuple[int, int]):
+def _httpx_load(url: str, header: str, path: str, clients: int, seconds: int, ids) -> dict:
     """Fallback load generator when wrk is not installed (heavier: shares the 2 cores)."""
+    import httpx
+
     latencies: list[float] = []
     errors = 0
     stop = time.monotonic() + seconds
     lock = threading.Lock()
+    name, _, value = header.partition(": ")
 
     def client_loop(n: int):
         nonlocal errors
         rng = random.Random(n)
-        with portal.client() as api:
+        with httpx.Client(base_url=url, headers={name: value}, timeout=60) as client:
             while time.monotonic() < stop:
-                target = path if path != "detail" else f"/jobs/{rng.randint(*ids)}"
-                target = target.removeprefix("/api/v1")
+                target = path.replace("{id}", str(rng.randint(*ids)))
                 began = time.perf_counter()
-                response = api.get(target)
+                response = client.get(target)
                 took = (time.perf_counter() - began) * 1000
                 with lock:
                     latencies.append(took)
@@ -461,41 +518,252 @@ def _httpx_load(portal: Portal, path: str, clients: int, seconds: int, ids: tupl
     }
 
 
+def _load(ctx: Context, header: str, path: str, clients: int, seconds: int, ids) -> dict:
+    """A short warm-up, then the measured run, from wrk if installed (else httpx)."""
+    url = ctx.portal.url
+    if shutil.which("wrk"):
+        _wrk(url, header, path, clients, 2, ids, ctx.scratch)
+        return _wrk(url, header, path, clients, seconds, ids, ctx.scratch)
+    _httpx_load(url, header, path, clients, 2, ids)
+    return _httpx_load(url, header, path, clients, seconds, ids)
+
+
+def _log_run(ctx: Context, name: str, data: dict) -> None:
+    ctx.log(
+        f"  {name}: p50 {data['p50']:.1f} ms, p95 {data['p95']:.1f} ms, "
+        f"p99 {data['p99']:.1f} ms, {data['rps']:.0f} req/s, "
+        f"{data['errors'] + data['non2xx']} errors"
+    )
+
+
+# Before this work (2026-11-25, same harness and machine): the job list and detail at 50 clients.
+BASELINE_RPS = {"job list": 137, "job detail": 318}
+
+
 def api(ctx: Context) -> dict:
+    """The job list and detail against the ceiling, and the pages, with 10,000 jobs stored."""
     portal = ctx.portal
     if portal.worker is not None:  # nothing else runs while the API is measured
         portal.processes.stop(portal.worker)
         portal.worker = None
+    before = _table_bytes()
     ids = _insert_jobs(ctx, ctx.sizes.api_jobs)
+    after = _table_bytes()
+    stored = ctx.sizes.api_jobs
     generator = "wrk" if shutil.which("wrk") else "httpx"
-    routes = {"job list": "/api/v1/jobs?limit=50", "job detail": "detail"}
-    out: dict = {"jobs_stored": ctx.sizes.api_jobs, "generator": generator, "results": {}}
+    token = f"Authorization: Bearer {portal.token}"
+    cookie = f"Cookie: {portal.session_cookie()}"
+    routes = {
+        "ceiling": (token, "/api/v1/bench/ceiling"),
+        "job list": (token, "/api/v1/jobs?limit=50"),
+        "job detail": (token, "/api/v1/jobs/{id}"),
+    }
+    pages = {
+        "dashboard page": (cookie, "/"),
+        "jobs page": (cookie, "/jobs/"),
+        "job page": (cookie, "/jobs/{id}/"),
+    }
+    out: dict = {
+        "jobs_stored": ctx.sizes.api_jobs,
+        "generator": generator,
+        "results": {},
+        "bytes_per_10k_jobs": {
+            table: round((after.get(table, 0) - before.get(table, 0)) * 10_000 / stored)
+            for table in JOB_TABLES
+        },
+    }
     with portal.client() as check:  # the routes answer what they should before being loaded
-        listed = check.get("/jobs", params={"limit": 50}).json()
+        listed = check.get("/jobs", params={"limit": 50, "count": "exact"}).json()
         assert listed["count"] >= ctx.sizes.api_jobs and len(listed["items"]) == 50
         assert check.get(f"/jobs/{ids[1]}").json()["id"] == ids[1]
+        assert check.get("/bench/ceiling").json() == {"ok": True, "items": []}
+    with portal_session(portal, cookie) as browser:
+        for _, path in pages.values():
+            response = browser.get(path.replace("{id}", str(ids[1])))
+            assert response.status_code == 200, (path, response.status_code)
+    seconds = ctx.sizes.api_seconds
     for clients in (1, ctx.sizes.api_clients):
-        for name, path in routes.items():
-            # a short warm-up, then the measured run
-            seconds = ctx.sizes.api_seconds
-            if generator == "wrk":
-                _wrk(portal.url, portal.token, path, clients, 2, ids, ctx.scratch)
-                data = _wrk(portal.url, portal.token, path, clients, seconds, ids, ctx.scratch)
-            else:
-                _httpx_load(portal, path, clients, 2, ids)
-                data = _httpx_load(portal, path, clients, seconds, ids)
-            out["results"][f"{name}, {clients} client{'s' if clients > 1 else ''}"] = data
-            ctx.log(
-                f"  {name}, {clients} client(s): p50 {data['p50']:.1f} ms, "
-                f"p95 {data['p95']:.1f} ms, p99 {data['p99']:.1f} ms, {data['rps']:.0f} req/s, "
-                f"{data['errors'] + data['non2xx']} errors"
-            )
-    loaded = [v for k, v in out["results"].items() if not k.endswith(" 1 client")]
+        for name, (header, path) in routes.items():
+            data = _load(ctx, header, path, clients, seconds, ids)
+            key = f"{name}, {clients} client{'s' if clients > 1 else ''}"
+            out["results"][key] = data
+            _log_run(ctx, key, data)
+    for name, (header, path) in pages.items():
+        key = f"{name}, {ctx.sizes.page_clients} clients"
+        out["results"][key] = data = _load(ctx, header, path, ctx.sizes.page_clients, seconds, ids)
+        _log_run(ctx, key, data)
+    loaded = {
+        name: out["results"][f"{name}, {ctx.sizes.api_clients} clients"]
+        for name in ("ceiling", "job list", "job detail")
+    }
+    ceiling = loaded["ceiling"]["rps"]
+    out["of_ceiling"] = {name: loaded[name]["rps"] / ceiling for name in ("job list", "job detail")}
+    out["vs_before"] = {name: loaded[name]["rps"] / BASELINE_RPS[name] for name in BASELINE_RPS}
+    page_runs = [v for k, v in out["results"].items() if " page, " in k]
     out["targets"] = {
-        "p95 < 50 ms at 50 clients": all(v["p95"] < 50 for v in loaded),
+        "p95 < 200 ms at 50 clients (list, detail)": all(
+            loaded[name]["p95"] < 200 for name in BASELINE_RPS
+        ),
         "no errors": all(v["errors"] + v["non2xx"] == 0 for v in out["results"].values()),
+        ">= 3x the throughput of 2026-11-25 (list, detail)": all(
+            ratio >= 3 for ratio in out["vs_before"].values()
+        ),
+        "job list >= 0.5 of the ceiling": out["of_ceiling"]["job list"] >= 0.5,
+        "pages p95 < 300 ms at 20 clients": all(v["p95"] < 300 for v in page_runs),
     }
     return out
+
+
+@contextlib.contextmanager
+def portal_session(portal: Portal, cookie: str):
+    import httpx
+
+    name, _, value = cookie.partition(": ")
+    with httpx.Client(base_url=portal.url, headers={name: value}, timeout=60) as client:
+        yield client
+
+
+def _plans(portal: Portal, paths: dict[str, str]) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of every query each route makes, captured in this process."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Bearer {portal.token}")
+    plans: dict[str, list[str]] = {}
+    for name, path in paths.items():
+        client.get(path)  # the token's lookup is then remembered, as in the web processes
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).status_code == 200, path
+        plans[name] = []
+        for query in queries.captured_queries:
+            sql = query["sql"]
+            if sql.startswith("EXPLAIN"):  # the count estimate: a plan, no rows read
+                plans[name].append(f"-- count estimate: {sql[:60]}...")
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                lines = [row[0] for row in cursor.fetchall()]
+            plans[name].append(f"-- {sql}\n" + "\n".join(lines))
+    return plans
+
+
+def history(ctx: Context) -> dict:
+    """The job routes at 1 client with a million jobs stored (generated straight into
+    PostgreSQL), the plans of their queries, and what history costs in disk."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from bench.history import generate_jobs
+    from syncportal.pagination import _encode_at
+    from transfers.models import Job
+
+    portal = ctx.portal
+    if portal.worker is not None:
+        portal.processes.stop(portal.worker)
+        portal.worker = None
+    base = _history_profile(ctx)
+    profiles = [(base.pk, base.name)]
+    for n in range(9):
+        extra = portal.profile(
+            f"history {n}", base.source_endpoint, f"s3://src/h{n}/", base.destination_endpoint,
+            f"s3://dst/h{n}/",
+        )  # fmt: skip
+        profiles.append((extra.pk, extra.name))
+    stored = Job.objects.count()
+    oldest = Job.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    end = (oldest or timezone.now()) - timezone.timedelta(minutes=1)
+    count = ctx.sizes.history_jobs - stored
+    before = _table_bytes()
+    began = time.monotonic()
+    with connection.cursor() as cursor:
+        generate_jobs(cursor, team_id=portal.team.pk, profiles=profiles, count=count, end=end,
+                      days=ctx.sizes.history_days)  # fmt: skip
+    generated_seconds = time.monotonic() - began
+    after = _table_bytes()
+    ctx.log(f"  generated {count:,} jobs in {generated_seconds:.0f} s")
+    last = Job.objects.latest("pk").pk
+    first = Job.objects.earliest("pk").pk
+    middle = (first + last) // 2
+    middle_at = Job.objects.filter(pk=middle).values_list("created_at", flat=True).get()
+    day = middle_at.replace(hour=0, minute=0, second=0, microsecond=0)
+    since, until = (
+        day.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        (day + timezone.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    cursor = _encode_at(middle_at, middle)
+    routes = {
+        "first page": "/api/v1/jobs?limit=50",
+        "state=failed": "/api/v1/jobs?limit=50&state=failed",
+        f"profile={profiles[3][0]}": f"/api/v1/jobs?limit=50&profile={profiles[3][0]}",
+        "one-day date range": f"/api/v1/jobs?limit=50&created_after={since}&created_before={until}",
+        "cursor page half-way down": f"/api/v1/jobs?limit=50&cursor={cursor}",
+        "job detail (random)": "/api/v1/jobs/{id}",
+    }
+    token = f"Authorization: Bearer {portal.token}"
+    out: dict = {
+        "jobs_stored": Job.objects.count(),
+        "generated_seconds": generated_seconds,
+        "generator": "wrk" if shutil.which("wrk") else "httpx",
+        "results": {},
+        "bytes_per_10k_jobs": {
+            table: round((after.get(table, 0) - before.get(table, 0)) * 10_000 / count)
+            for table in JOB_TABLES
+        },
+        "table_bytes": after,
+    }
+    with portal.client() as check:
+        for path in routes.values():
+            response = check.get(path.replace("{id}", str(middle)).removeprefix("/api/v1"))
+            assert response.status_code == 200, (path, response.text[:300])
+    for name, path in routes.items():
+        data = _load(ctx, token, path, 1, ctx.sizes.history_seconds, (first, last))
+        out["results"][name] = data
+        _log_run(ctx, name, data)
+    out["plans"] = _plans(portal, {k: v.replace("{id}", str(middle)) for k, v in routes.items()})
+    scans = [name for name, plans in out["plans"].items()
+             if any("Seq Scan on transfers_job " in plan for plan in plans)]  # fmt: skip
+    out["routes_scanning_the_table"] = scans
+    oldest_jobs = list(Job.objects.order_by("created_at").values_list("pk", flat=True)[:100])
+    out["samples"] = _sample_bytes(oldest_jobs)
+    out["targets"] = {
+        "p95 < 50 ms at 1 client": all(v["p95"] < 50 for v in out["results"].values()),
+        "no errors": all(v["errors"] + v["non2xx"] == 0 for v in out["results"].values()),
+        "no query scans the job table": not scans,
+    }
+    return out
+
+
+def _sample_bytes(job_ids: list[int]) -> dict:
+    """Bytes per stored JobSample (rows and index), from 1,000 samples for each of `job_ids`
+    (the oldest jobs) written straight in, and what the retention command leaves of them."""
+    import io
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from transfers.models import JobSample
+
+    before = _table_bytes()["transfers_jobsample"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO transfers_jobsample (job_id, t, objects_done, bytes_done) "
+            "SELECT j.id, j.started_at + make_interval(secs => s), s * 10, s * 655360 "
+            "FROM transfers_job j, generate_series(1, 1000) s "
+            "WHERE j.id = ANY(%s)",
+            [job_ids],
+        )
+        cursor.execute("VACUUM ANALYZE transfers_jobsample")
+    rows = JobSample.objects.count()
+    size = _table_bytes()["transfers_jobsample"] - before
+    began = time.monotonic()
+    call_command("prune_job_history", stdout=io.StringIO())
+    return {
+        "rows": rows,
+        "bytes_per_sample": size / rows,
+        "left_after_pruning": JobSample.objects.count(),
+        "pruning_seconds": time.monotonic() - began,
+    }
 
 
 # --- 5. Concurrency ----------------------------------------------------------------------------
@@ -647,6 +915,7 @@ SCENARIOS = {
     "relay": relay,
     "memory": memory,
     "api": api,
+    "history": history,
     "concurrency": concurrency,
     "progress": progress,
 }

@@ -11,8 +11,9 @@ Conventions (see the README's API section), which each app's router in `<app>/ap
 - Errors are JSON `{"detail": "...", "errors": [{"field": ..., "message": ...}]}`; raise the
   exceptions of `syncportal.errors` from services and let the handlers below map them.
 - Lists use `@paginate` (limit/offset) and answer `{"items": [...], "count": N}`; lists that
-  grow while clients walk them (jobs, audit) use `@paginate(KeysetPagination)`, which also
-  takes a `cursor` (`syncportal.pagination`).
+  grow while clients walk them (audit) use `@paginate(KeysetPagination)`, which also takes a
+  `cursor` (`syncportal.pagination`). The job list, polled hardest, pages with `keyset_page`
+  and renders its rows directly (see `transfers.api`).
 - Document the errors a route can answer: `response={200: Out, **errors(401, 403, 404)}`.
 - Django `ValidationError`s from services become 422 with one entry per field message.
 """
@@ -25,13 +26,13 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import APIKeyCookie, HttpBearer
 
 from accounts.access import Principal
 from accounts.security import mfa_missing
-from accounts.services import use_api_token
+from accounts.services import sign_in_with_token
 from syncportal.errors import DomainError, Forbidden, Invalid
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -69,9 +70,10 @@ def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
     return dict.fromkeys(statuses, ErrorOut)
 
 
-def _admit(request: HttpRequest, principal: Principal) -> Principal:
-    """Policy shared by both ways in: MFA enrolment where required, read-only tokens."""
-    if mfa_missing(principal.user):
+def _admit(request: HttpRequest, principal: Principal, *, mfa: bool | None = None) -> Principal:
+    """Policy shared by both ways in: MFA enrolment where required, read-only tokens.
+    `mfa`: whether enrolment is missing, when the caller knows already."""
+    if mfa_missing(principal.user) if mfa is None else mfa:
         raise Forbidden("Your role requires two-factor authentication: enrol in the portal first.")
     if request.method not in SAFE_METHODS and not principal.can_write:
         raise Forbidden("This token is read-only.")
@@ -91,10 +93,10 @@ class TokenAuth(HttpBearer):
         return self.authenticate(request, secret.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
-        api_token = use_api_token(token)
-        if api_token is None:
+        login = sign_in_with_token(token)
+        if login is None:
             raise Unauthenticated("The token is invalid, expired or revoked.")
-        return _admit(request, Principal.for_token(api_token))
+        return _admit(request, login.principal, mfa=login.mfa_missing)
 
 
 class SessionAuth(APIKeyCookie):
@@ -222,3 +224,20 @@ api.add_router("/profiles", "transfers.api.profiles")
 api.add_router("/jobs", "transfers.api.jobs")
 api.add_router("/notifications", "transfers.api.notifications")
 api.add_router("/audit", "accounts.audit_api.router")
+
+
+class CeilingOut(Schema):
+    ok: bool
+    items: list[int]
+
+
+if settings.BENCH_ROUTES:
+    bench = Router(tags=["bench"])
+
+    @bench.get("/ceiling", response=CeilingOut, include_in_schema=False)
+    def ceiling(request: HttpRequest) -> dict[str, Any]:
+        """The cheapest authenticated API answer (a constant, no query): what the middleware,
+        ninja and token authentication cost alone, the benchmark's ceiling for the routes."""
+        return {"ok": True, "items": []}
+
+    api.add_router("/bench", bench)

@@ -338,6 +338,11 @@ SOCKET_ACCESS_RECHECK_SECONDS = env.int("SOCKET_ACCESS_RECHECK_SECONDS", 60, min
 
 # Personal API tokens: the longest lifetime a user may choose, in days.
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", 365, min=1)
+# Each web process remembers a valid token this long (0: not at all): a revocation, a
+# deactivated user or a token's changed teams reach the other processes within it.
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", 5, min=0, max=60)
+# The benchmark's reference route, GET /api/v1/bench/ceiling (bench/): never on in production.
+BENCH_ROUTES = env.bool("BENCH_ROUTES", False)
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 500
 NINJA_PAGINATION_CLASS = "syncportal.pagination.LimitOffsetPagination"
@@ -394,6 +399,9 @@ TRANSFER_MULTIPART_COPY_THRESHOLD_MB = env.int(
 # Seconds between freshness checks (beat): profiles that missed their freshness target are
 # flagged and notified once per breach.
 FRESHNESS_CHECK_INTERVAL = env.int("FRESHNESS_CHECK_INTERVAL", 60, min=10)
+# Throughput samples (about one per second of a run) of jobs finished longer ago than this are
+# deleted daily (transfers.retention); 0 keeps them all. Jobs themselves are kept.
+JOB_SAMPLE_RETENTION_DAYS = env.int("JOB_SAMPLE_RETENTION_DAYS", 90, min=0)
 # Profiles' cron schedules are not here: each is a django-celery-beat row the profile services
 # keep in step with the profile (transfers.services.schedules).
 CELERY_BEAT_SCHEDULE = {
@@ -408,6 +416,10 @@ CELERY_BEAT_SCHEDULE = {
     "transfers-resume-deliveries": {
         "task": "transfers.resume_deliveries",
         "schedule": 300.0,
+    },
+    "transfers-prune-job-history": {
+        "task": "transfers.prune_job_history",
+        "schedule": 24 * 3600.0,
     },
 }
 

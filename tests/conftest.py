@@ -101,6 +101,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _embedded_redis.stop()
 
 
+@pytest.fixture(autouse=True)
+def _forget_api_tokens():
+    """Each web process caches what a token grants for a few seconds; tests start afresh."""
+    yield
+    from accounts.services import forget_api_token
+
+    forget_api_token()
+
+
 # --- The cast ---------------------------------------------------------------------------------
 
 

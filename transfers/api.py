@@ -8,22 +8,25 @@ fields) and never returned — except a new webhook's signing secret, once, in t
 created it.
 """
 
+import json
 from datetime import datetime
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any, Literal
 
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth import get_user_model
+from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Body, Field, Header, Query, Router, Schema
 from ninja.pagination import paginate
-from ninja.responses import Status
+from ninja.responses import NinjaJSONEncoder, Status
 
 from accounts.access import object_for
 from accounts.models import Team
 from syncportal.api import errors
 from syncportal.errors import Invalid
-from syncportal.pagination import KeysetPagination
+from syncportal.pagination import KeysetPagination, keyset_page
 from syncportal.schemas import Id, Instant, Text
 from transfers import manifests, prediction, services
 from transfers.models import (
@@ -320,13 +323,68 @@ def _shown(queryset: QuerySet) -> QuerySet:
     )
 
 
-def _jobs(request: HttpRequest) -> QuerySet:
-    return _shown(Job.objects.visible_to(request.auth))
-
-
 def _job(job_id: int) -> Job:
     """A job the caller was just allowed to act on, read again as `JobOut` shows it."""
     return _shown(Job.objects.all()).get(pk=job_id)
+
+
+class JobPageIn(KeysetPagination.Input):
+    count: Literal["exact"] | None = Field(
+        None,
+        description="`exact`: count every matching job. Without it a long list (about 1,000 "
+        "jobs or more) answers the database's estimate, and `count_exact` is false.",
+    )
+
+
+class JobPage(Schema):
+    items: list[JobOut]
+    count: int = Field(..., description="Jobs matching the filters: see `count_exact`.")
+    count_exact: bool = Field(
+        ..., description="False when `count` is the database's estimate (long lists)."
+    )
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+# The list and the detail are what dashboards and scripts poll: they read plain rows and render
+# them directly instead of validating model instances through `JobOut` (most of their time under
+# load). tests/transfers/test_jobs_api_rendering.py holds them to `JobOut`'s output.
+_JOB_FIELDS = tuple(JobOut.model_fields)
+_JOB_COLUMNS = tuple(
+    name
+    for name in _JOB_FIELDS
+    if name not in {"triggered_by", "approved_by", "retry_of", "percent", "duration_seconds"}
+    and name != "manifest_sha256"
+)
+
+
+def _job_rows(queryset: QuerySet) -> list[dict[str, Any]]:
+    """Jobs as `JobOut` shows them, from one query."""
+    username = get_user_model().USERNAME_FIELD
+    rows = queryset.values(
+        *_JOB_COLUMNS,
+        "retry_of_id",
+        triggered_by_name=F(f"triggered_by__{username}"),
+        approved_by_name=F(f"approved_by__{username}"),
+        manifest_digest=F("manifest__sha256"),
+    )
+    out = []
+    for row in rows:
+        job = SimpleNamespace(**row)  # enough of a Job for its computed properties
+        row["triggered_by"] = row.pop("triggered_by_name")
+        row["approved_by"] = row.pop("approved_by_name")
+        row["manifest_sha256"] = row.pop("manifest_digest")
+        row["retry_of"] = row.pop("retry_of_id")
+        row["percent"] = Job.percent.fget(job)
+        row["duration_seconds"] = Job.duration_seconds.fget(job)
+        out.append({name: row[name] for name in _JOB_FIELDS})
+    return out
+
+
+def _render(data: Any) -> HttpResponse:
+    """JSON as the API's renderer writes it (same encoder), without schema validation."""
+    return HttpResponse(json.dumps(data, cls=NinjaJSONEncoder), content_type="application/json")
 
 
 # --- Profiles ---------------------------------------------------------------------------------
@@ -589,12 +647,11 @@ def preview_profile(
 
 @jobs.get(
     "",
-    response={200: list[JobOut], **LIST},
+    response={200: JobPage, **LIST},
     summary="List jobs of your teams, newest first",
 )
-@paginate(KeysetPagination)
-def list_jobs(request: HttpRequest, filters: JobFilter = Query(...)):
-    queryset = _jobs(request)
+def list_jobs(request: HttpRequest, filters: JobFilter = Query(...), page: JobPageIn = Query(...)):
+    queryset = Job.objects.visible_to(request.auth)
     if filters.state:
         queryset = queryset.filter(state__in=filters.state)
     if filters.profile is not None:
@@ -607,12 +664,15 @@ def list_jobs(request: HttpRequest, filters: JobFilter = Query(...)):
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before is not None:
         queryset = queryset.filter(created_at__lt=filters.created_before)
-    return queryset
+    return _render(keyset_page(queryset, page, rows=_job_rows, exact_count=page.count == "exact"))
 
 
 @jobs.get("/{int:job_id}", response={200: JobOut, **READ}, summary="One job")
 def get_job(request: HttpRequest, job_id: int):
-    return get_object_or_404(_jobs(request), pk=job_id)
+    found = _job_rows(Job.objects.visible_to(request.auth).filter(pk=job_id).order_by())
+    if not found:
+        raise Http404
+    return _render(found[0])
 
 
 @jobs.post(

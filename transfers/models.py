@@ -352,9 +352,22 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["team", "-created_at"]),
-            models.Index(fields=["profile", "-created_at"]),
             models.Index(fields=["state", "lease_expires_at"]),
+            # Lists are newest first by (created_at, id), the API's cursor too: one ordered index
+            # range per team, team and state, profile, or date range, however long the history.
+            models.Index(fields=["team", "-created_at", "-id"], name="job_team_newest"),
+            models.Index(
+                fields=["team", "state", "-created_at", "-id"], name="job_team_state_newest"
+            ),
+            models.Index(fields=["profile", "-created_at", "-id"], name="job_profile_newest"),
+            # With the team too: otherwise the planner walks the team's index, and a profile
+            # that last ran long ago costs every newer job of the team.
+            models.Index(
+                fields=["team", "profile", "-created_at", "-id"], name="job_team_profile_newest"
+            ),
+            models.Index(fields=["-created_at", "-id"], name="job_newest"),  # superusers
+            # The dashboard: what finished today, failures of the week, jobs with recent samples.
+            models.Index(fields=["team", "-finished_at"], name="job_team_finished"),
         ]
         constraints = [
             models.UniqueConstraint(

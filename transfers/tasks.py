@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from transfers import execution, freshness, notifications
+from transfers import execution, freshness, notifications, retention
 from transfers.models import SkippedRun
 from transfers.services import schedules
 
@@ -31,6 +31,12 @@ def sweep_uploads(job_id: int) -> int:
     """Some time after a cancel or a worker's death: abort incomplete uploads of the job's
     keys that landed late or that no abort pass saw."""
     return execution.sweep_abandoned_uploads(job_id)
+
+
+@shared_task(name="transfers.prune_job_history")
+def prune_job_history() -> int:
+    """Periodic (beat, daily): delete the samples of jobs past JOB_SAMPLE_RETENTION_DAYS."""
+    return retention.prune_job_history()
 
 
 @shared_task(name="transfers.run_scheduled")

@@ -55,8 +55,9 @@ def test_the_chart_sums_the_jobs_of_the_last_minutes(team, viewer):
     client = signed_in(viewer)
     store = endpoint(team)
     now = timezone.now()
-    for name in ("A", "B"):
-        job = Job.objects.create(team=team, profile_name=name, state="running")
+    # One still runs, one has just finished: both ran in the window, both count.
+    for name, state, finished_at in (("A", "running", None), ("B", "succeeded", now)):
+        job = Job.objects.create(team=team, profile_name=name, state=state, finished_at=finished_at)
         JobSample.objects.bulk_create(
             JobSample(
                 job=job, t=now - timedelta(seconds=60 - s), objects_done=s, bytes_done=s * 1000

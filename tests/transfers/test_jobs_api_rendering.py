@@ -1,0 +1,93 @@
+"""The job list and detail render rows directly (no schema validation, for speed under load):
+they must answer exactly what `JobOut` would, field for field, in its order."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from ninja.responses import NinjaJSONEncoder
+
+from transfers.models import Job, JobManifest
+
+
+def _as_schema_renders(job: Job) -> dict:
+    from transfers.api import JobOut, _job  # after the API root, which mounts its routers
+
+    dumped = JobOut.model_validate(_job(job.pk)).model_dump()
+    return json.loads(json.dumps(dumped, cls=NinjaJSONEncoder))
+
+
+@pytest.fixture
+def history(offline_profile, operator, owner):
+    started = timezone.now() - timedelta(minutes=5, microseconds=123456)
+    first = Job.objects.create(
+        team=offline_profile.team,
+        profile=offline_profile,
+        profile_name=offline_profile.name,
+        state="partial",
+        trigger="schedule",
+        options={"mode": "mirror", "include": ["*.csv"]},
+        plan={"to_copy": 3, "to_delete": 1, "unchanged": 0, "sample": ["a.csv"]},
+        objects_total=4,
+        bytes_total=4096,
+        objects_done=3,
+        bytes_done=1000,
+        objects_failed=1,
+        throughput_bps=12345,
+        predicted_seconds=42.5,
+        started_at=started,
+        finished_at=started + timedelta(seconds=61, microseconds=500),
+        approved_by=owner,
+        approved_at=started,
+        command="s5cmd --json sync",
+        exit_code=1,
+        error="1 object failed",
+        verification={"mismatches": 1},
+    )
+    JobManifest.objects.create(job=first, sha256="ab" * 32, content=b"")
+    retry = Job.objects.create(
+        team=offline_profile.team,
+        profile=None,
+        profile_name="deleted profile",
+        state="running",
+        trigger="retry",
+        triggered_by=operator,
+        retry_of=first,
+        idempotency_key="k-1",
+        objects_total=0,
+        started_at=timezone.now(),
+    )
+    queued = Job.objects.create(
+        team=offline_profile.team, profile=offline_profile, profile_name="p", state="queued"
+    )
+    return [queued, retry, first]
+
+
+@pytest.mark.django_db
+def test_it_lists_jobs_as_the_schema_renders_them(api_as, viewer, history):
+    items = api_as(viewer).get("/jobs").json()["items"]
+    assert [item["id"] for item in items] == [job.pk for job in history]
+    for item, job in zip(items, history, strict=True):
+        expected = _as_schema_renders(job)
+        assert list(item) == list(expected)
+        if job.state == "running":  # its duration grows between the two renderings
+            assert item.pop("duration_seconds") <= expected.pop("duration_seconds")
+        assert item == expected
+
+
+@pytest.mark.django_db
+def test_it_shows_one_job_as_the_schema_renders_it(api_as, viewer, outsider, history):
+    first = history[-1]
+    response = api_as(viewer).get(f"/jobs/{first.pk}")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body == _as_schema_renders(first)
+    assert (body["approved_by"], body["manifest_sha256"], body["percent"]) == (
+        "alice",
+        "ab" * 32,
+        pytest.approx(100 * 1000 / 4096),
+    )
+    assert api_as(outsider).get(f"/jobs/{first.pk}").status_code == 404
