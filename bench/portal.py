@@ -1,5 +1,5 @@
 """The portal under test, run the way production runs it: DEBUG off, PostgreSQL, Redis, the ASGI
-server with two worker processes (uvicorn, as in deploy/), a Celery worker (prefork pool), JSON
+server with two worker processes (`python -m syncportal.server`, as in deploy/), a Celery worker (prefork pool), JSON
 logs at WARNING. Jobs are started and watched through the public API with a personal token.
 
 The harness process configures Django with the same settings, to seed users, endpoints and
@@ -118,9 +118,9 @@ class Portal:
         return open(self.var_dir / f"{name}.log", "ab")
 
     def start_web(self, workers: int = 2) -> None:
-        argv = [sys.executable, "-m", "uvicorn", "syncportal.asgi:application"]
+        # As deploy/ starts it; warning level leaves out the per-request access log.
+        argv = [sys.executable, "-m", "syncportal.server", "--log-level", "warning"]
         argv += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
-        argv += ["--lifespan", "off", "--no-server-header", "--no-access-log"]
         log = self._log("web")
         self.web = self.processes.start(
             "web", argv, cwd=BASE_DIR, env=self.env, stdout=log, stderr=log
