@@ -1,6 +1,7 @@
 """The portal under test, run the way production runs it: DEBUG off, PostgreSQL, Redis, the ASGI
-server with two worker processes (`python -m syncportal.server`, as in deploy/), a Celery worker (prefork pool), JSON
-logs at WARNING. Jobs are started and watched through the public API with a personal token.
+server with two worker processes (`python -m syncportal.server`, as in deploy/), a Celery
+worker (prefork pool), JSON logs at WARNING. Jobs are started and watched through the public
+API with a personal token.
 
 The harness process configures Django with the same settings, to seed users, endpoints and
 profiles through the services (as the pages and the API would) and to read results.
