@@ -64,7 +64,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from syncportal.celery import app
 
     app.conf.broker_url = url
-    app.conf.result_backend = url
 
 
 def _let_test_flushes_truncate_the_audit_trail() -> None:

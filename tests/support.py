@@ -77,6 +77,20 @@ class ChildProcess:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_output(
+        self, text: str, what: str, timeout: float = 30.0, *, after: int = 0
+    ) -> str:
+        """Wait until `text` appears in the output past offset `after`; returns the output.
+        (Celery keeps no task results: tests read what a worker did from its log.)"""
+
+        def seen():
+            if not self.alive():
+                raise AssertionError(f"{what}: the process died:\n{self.output()[-3000:]}")
+            output = self.output()
+            return output if text in output[after:] else None
+
+        return wait_until(seen, what, timeout=timeout)
+
     def stop(self, grace: float = 10.0) -> None:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
