@@ -374,6 +374,10 @@ TRANSFER_QUEUE = env.str("TRANSFER_QUEUE", "celery")
 TRANSFER_LEASE_SECONDS = env.int("TRANSFER_LEASE_SECONDS", 60, min=5)
 TRANSFER_MAX_ATTEMPTS = env.int("TRANSFER_MAX_ATTEMPTS", 2, min=1, max=10)
 TRANSFER_REAPER_INTERVAL = env.int("TRANSFER_REAPER_INTERVAL", 30, min=1)
+# The reaper also dispatches again a queued job whose broker message may be lost: at once if
+# the broker's Redis has no record of its dispatch (emptied by a restart or a failover, or down
+# when the job was queued), and after this long unclaimed in any case.
+TRANSFER_REDISPATCH_SECONDS = env.int("TRANSFER_REDISPATCH_SECONDS", 1800, min=10)
 # Seconds s5cmd gets to exit after SIGTERM (cancel) before SIGKILL.
 TRANSFER_KILL_GRACE_SECONDS = env.int("TRANSFER_KILL_GRACE_SECONDS", 10, min=1)
 # Memory the cross-endpoint relay may hold in buffers, per job.

@@ -29,7 +29,7 @@ from django.utils import timezone
 from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
-from transfers import notifications, prediction
+from transfers import dispatch, notifications, prediction
 from transfers.engine import EngineError, Outcome, Result, run_transfer
 from transfers.errors import Unavailable
 from transfers.manifests import Built
@@ -68,7 +68,10 @@ def claim(job_id: int, owner: str) -> Job | None:
         attempts=F("attempts") + 1,
         started_at=Coalesce("started_at", now),
     )
-    return Job.objects.select_related("team").get(pk=job_id) if claimed else None
+    if not claimed:
+        return None
+    dispatch.forget(job_id)
+    return Job.objects.select_related("team").get(pk=job_id)
 
 
 class LeaseKeeper(threading.Thread):
