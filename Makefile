@@ -8,20 +8,32 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format check-deploy install clean bench help
+.PHONY: run test test-fast lint format check-deploy install clean bench help
 
 help:
 	@echo "make run            start the portal (web, worker, beat, embedded Redis, sandbox S3)"
 	@echo "make test           run the test suite"
+	@echo "make test-fast      the suite without Celery workers and browsers (the edit loop)"
 	@echo "make lint           ruff, manage.py check, makemigrations --check"
 	@echo "make check-deploy   manage.py check --deploy with a production-like environment"
 	@echo "make bench          run the benchmark harness (BENCH_ARGS=--quick for a short run)"
 
+# Install with uv (from PyPI, a few seconds for the whole tree) and fall back to pip when uv
+# cannot be had; either way into the project's own .venv.
+define pip_install
+	@if $(PY) -m pip install --quiet --disable-pip-version-check 'uv>=0.5,<1' 2>/dev/null; then \
+		echo "Installing with uv: $(1)"; \
+		$(PY) -m uv pip install --quiet --python $(PY) $(1); \
+	else \
+		echo "Installing with pip: $(1)"; \
+		$(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet $(1); \
+	fi
+endef
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=python3.11)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(call pip_install,-e '.[dev]')
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +43,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The edit loop: no Celery worker, no browser (the suite's worker and e2e markers).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not worker and not e2e" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -54,7 +70,7 @@ check-deploy: $(STAMP)
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(call pip_install,-e '.[dev,bench]')
 	touch $(BENCH_STAMP)
 
 # Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/syncportal_bench,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.http import HttpRequest
 from django.shortcuts import render
 
-from accounts import audit, services
+from accounts import audit, oidc, services
 from accounts.models import User
+from accounts.security import authenticated_recently
+
+logger = logging.getLogger(__name__)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -43,6 +49,46 @@ class AccountAdapter(DefaultAccountAdapter):
             )
             raise
 
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth takes the TRUSTED_PROXY_COUNT-th X-Forwarded-For entry from the right and
+        # fails (a 500 at sign-in) when there are fewer: then the request did not come through
+        # the proxies, and the peer is the client. The audit trail uses this too.
+        try:
+            return super().get_client_ip(request)
+        except ImproperlyConfigured:
+            peer = request.META.get("REMOTE_ADDR")
+            if not peer:
+                raise PermissionDenied("Unable to determine client IP address") from None
+            return peer
+
+    def get_reauthentication_methods(self, user: Any) -> list[dict]:
+        # SSO users have no password: they confirm at their provider, the first (default) way.
+        # No emailed codes (ACCOUNT_REAUTHENTICATION_METHODS): the provider decides who they are.
+        methods = super().get_reauthentication_methods(user)
+        sso = oidc.reauthentication_method(allauth_context.request, user)
+        return [sso, *methods] if sso else methods
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        # A mail server that is down or refuses the message is the operator's problem to fix;
+        # the person gets a page that says so instead of a server error.
+        try:
+            super().send_mail(template_prefix, email, context)
+        except (smtplib.SMTPException, OSError) as exc:
+            logger.error(
+                "could not send %s email: %s",
+                template_prefix.rsplit("/", 1)[-1],
+                exc.__class__.__name__,
+            )
+            response = render(allauth_context.request, "account/mail_failed.html", status=503)
+            raise ImmediateHttpResponse(response) from exc
+
+    def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
+        # allauth asks this before its own check, which ignores sign-ins (see
+        # accounts.security.authenticated_recently); allauth's middleware sets the request.
+        if not super().is_reauthentication_required(app=app, **kwargs):
+            return False
+        return not authenticated_recently(allauth_context.request)
+
     def authenticate(self, request: HttpRequest, **credentials: Any):
         user = super().authenticate(request, **credentials)
         if user is not None and not settings.LOCAL_LOGIN_ENABLED and not user.is_superuser:
@@ -63,6 +109,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return True
 
     def pre_social_login(self, request: HttpRequest, sociallogin: Any) -> None:
+        if oidc.REAUTHENTICATION_STATE in sociallogin.state:
+            # The answer to a re-authentication: confirms the session, never signs in.
+            raise ImmediateHttpResponse(oidc.finish_reauthentication(request, sociallogin))
         if sociallogin.is_existing:
             self._sync_groups(request, sociallogin.user, sociallogin)
             return

@@ -50,8 +50,12 @@ class AuditFilter(Schema):
     action: Text = Field("", max_length=64, description="Exact, or a prefix ending in `*`.")
     target_type: Text = Field("", max_length=64)
     target_id: Text = Field("", max_length=64)
-    created_after: Instant | None = Field(None, description="Inclusive; naive means UTC.")
-    created_before: Instant | None = Field(None, description="Exclusive; naive means UTC.")
+    created_after: Instant | None = Field(
+        None, description="Inclusive. ISO 8601 date-time or date; naive means UTC."
+    )
+    created_before: Instant | None = Field(
+        None, description="Exclusive. ISO 8601 date-time or date; naive means UTC."
+    )
 
 
 def _events(request: HttpRequest, filters: AuditFilter):
@@ -76,7 +80,8 @@ def list_audit_events(request: HttpRequest, filters: AuditFilter = Query(...)):
     summary="The filtered audit trail as CSV (all matching events, streamed)",
     openapi_extra={
         "responses": {
-            "200": {
+            # An int, as ninja keys its own responses: "200" would be a second, duplicate key.
+            200: {
                 "description": "CSV with a header line; times in UTC",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             }

@@ -59,7 +59,7 @@ class AuditFilterForm(forms.Form):
     actor = forms.CharField(
         max_length=150, required=False, widget=forms.TextInput(attrs={"placeholder": "username"})
     )
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False)
+    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="All")
     action = forms.CharField(
         max_length=64,
         required=False,

@@ -5,6 +5,7 @@ import json
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -55,6 +56,9 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("team_detail", args=[self.slug])
 
 
 class MembershipQuerySet(TeamScopedQuerySet):

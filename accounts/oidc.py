@@ -12,23 +12,43 @@ straight from the token endpoint (allowed by OIDC Core 3.1.3.7) and sends no non
 
 Wired through `SOCIALACCOUNT_PROVIDERS["openid_connect"]["provider_class"]` and the two URL
 patterns below, which take precedence over allauth's identical ones.
+
+SSO users have no password, so they re-authenticate (before MFA changes and new API tokens) at
+the provider: a new authorization request with `prompt=login` and `max_age=0`, whose ID token
+must name the same subject and carry an `auth_time` from after the request was made. That
+callback confirms the session in place; it never signs anyone in.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from typing import Any
 
+from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.account.internal.flows.login import record_authentication
+from allauth.account.internal.flows.reauthentication import STATE_SESSION_KEY
+from allauth.socialaccount.adapter import get_adapter as get_social_adapter
 from allauth.socialaccount.internal import jwtkit
-from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.models import SocialAccount, SocialApp, SocialLogin
+from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from allauth.socialaccount.providers.oauth2.views import OAuth2CallbackView, OAuth2LoginView
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
 from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOAuth2Adapter
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import path
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import path, reverse
+
+from accounts import audit
+
+# Clocks of the portal and the provider may differ by this much (seconds).
+AUTH_TIME_LEEWAY = 60
+# Key of the authorization request's state that marks a re-authentication.
+REAUTHENTICATION_STATE = "reauthenticate"
 
 
 class StrictOpenIDConnectAdapter(OpenIDConnectOAuth2Adapter):
@@ -124,6 +144,93 @@ def callback(request: HttpRequest, provider_id: str) -> HttpResponse:
         return view(request)
     except SocialApp.DoesNotExist:
         raise Http404 from None
+
+
+# --- Re-authentication at the provider -----------------------------------------------------
+
+
+def sso_provider(request: HttpRequest) -> StrictOpenIDConnectProvider | None:
+    """The configured single sign-on provider, if any."""
+    try:
+        return get_social_adapter().get_provider(request, settings.OIDC_PROVIDER_ID)
+    except SocialApp.DoesNotExist:
+        return None
+
+
+def reauthentication_method(request: HttpRequest | None, user: Any) -> dict | None:
+    """allauth's description of "sign in again at the provider", for users who signed up there."""
+    if not user.is_authenticated:
+        return None
+    if not SocialAccount.objects.filter(user=user, provider=settings.OIDC_PROVIDER_ID).exists():
+        return None
+    provider = sso_provider(request)
+    if provider is None:
+        return None
+    return {
+        "id": "reauthenticate_sso",
+        "description": f"Sign in again with {provider.name}",
+        "url": reverse("sso_reauthenticate"),
+    }
+
+
+def start_reauthentication(request: HttpRequest, next_url: str | None) -> HttpResponse:
+    """Send the browser to the provider, which must ask the user to sign in again."""
+    provider = sso_provider(request)
+    if provider is None:
+        raise Http404
+    auth_params = {**provider.get_auth_params(), "prompt": "login", "max_age": "0"}
+    # REDIRECT: should the callback ever get past `finish_reauthentication`, allauth only
+    # redirects; it never signs anyone in for this state.
+    return provider.redirect(
+        request,
+        AuthProcess.REDIRECT,
+        next_url=next_url,
+        auth_params=auth_params,
+        **{REAUTHENTICATION_STATE: {"user": request.user.pk, "started": int(time.time())}},
+    )
+
+
+def finish_reauthentication(request: HttpRequest, sociallogin: SocialLogin) -> HttpResponse:
+    """The provider's answer to `start_reauthentication`: confirm the session, or refuse."""
+    state = sociallogin.state[REAUTHENTICATION_STATE]
+    user = request.user
+    if not user.is_authenticated or user.pk != state.get("user"):
+        return _refuse(request, sociallogin, "re-authentication for another session")
+    if not sociallogin.is_existing or sociallogin.user.pk != user.pk:
+        return _refuse(request, sociallogin, "re-authentication by another account")
+    auth_time = (sociallogin.account.extra_data.get("id_token") or {}).get("auth_time")
+    if not isinstance(auth_time, int | float) or auth_time < state["started"] - AUTH_TIME_LEEWAY:
+        return _refuse(request, sociallogin, "re-authentication not fresh")
+    record_authentication(
+        request,
+        user,
+        "socialaccount",
+        provider=sociallogin.account.provider,
+        uid=sociallogin.account.uid,
+        reauthenticated=True,
+    )
+    # A request allauth suspended for this re-authentication is not replayed after the round
+    # trip to the provider: the user lands on the page again and submits it.
+    request.session.pop(STATE_SESSION_KEY, None)
+    next_url = sociallogin.get_redirect_url(request)
+    return HttpResponseRedirect(
+        next_url or get_account_adapter(request).get_login_redirect_url(request)
+    )
+
+
+def _refuse(request: HttpRequest, sociallogin: SocialLogin, reason: str) -> HttpResponse:
+    audit.record(
+        "login.failed",
+        actor=request.user if request.user.is_authenticated else None,
+        details={
+            "reason": reason,
+            "provider": sociallogin.account.provider,
+            "subject": sociallogin.account.uid,
+        },
+        request=request,
+    )
+    context = {"reason": reason, "next": sociallogin.get_redirect_url(request) or "/"}
+    return render(request, "account/sso_reauthentication_refused.html", context, status=403)
 
 
 urlpatterns = [

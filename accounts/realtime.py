@@ -15,11 +15,14 @@ Messages sent to the group with `{"type": "relay", "payload": {...}}` reach the 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.access import is_real
@@ -30,6 +33,24 @@ from accounts.signals import SESSION_STARTED_KEY
 # nothing this user may watch here (the same answer whether or not the object exists).
 UNAUTHENTICATED = 4401
 NOT_FOUND = 4404
+
+logger = logging.getLogger(__name__)
+
+
+def user_group(user_id: int) -> str:
+    """Every socket of a user, whatever it watches: to end them when their access shrinks."""
+    return f"user.{user_id}"
+
+
+def end_user_sockets(user_id: int) -> None:
+    """Close the user's open sockets (deactivated, or a privilege taken away); the browser's
+    reconnection is then authorised afresh. Never raises: call it after the commit."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            user_group(user_id), {"type": "access.changed"}
+        )
+    except Exception:
+        logger.exception("could not end the sockets of user %s", user_id)
 
 
 def socket_user(scope: dict[str, Any]) -> Any | None:
@@ -74,7 +95,7 @@ class GroupConsumer(AsyncJsonWebsocketConsumer):
         groups = self.groups_for(user)
         if groups is None:
             return NOT_FOUND, [], []
-        return 0, groups, self.initial_messages(user)
+        return 0, [*groups, user_group(user.pk)], self.initial_messages(user)
 
     async def connect(self) -> None:
         refusal, groups, messages = await database_sync_to_async(self._authorize)()
@@ -97,3 +118,6 @@ class GroupConsumer(AsyncJsonWebsocketConsumer):
 
     async def relay(self, event: dict[str, Any]) -> None:
         await self.send_json(event["payload"])
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        await self.close(code=UNAUTHENTICATED)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from allauth.account.adapter import get_adapter
+from allauth.account.internal.flows.login import get_authentication_records
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -30,9 +32,30 @@ def mfa_missing(user: Any) -> bool:
     return mfa_required_for(user) and not mfa_enrolled(user)
 
 
+def authenticated_recently(request: Any) -> bool:
+    """Whether the user proved who they are less than REAUTHENTICATION_TIMEOUT seconds ago.
+
+    allauth keeps each authentication step of the session (password, SSO, second factor,
+    re-authentication) with its time, but counts only re-authentications as recent: people
+    were asked again seconds after signing in. Here a sign-in counts as well; every step in
+    the list was completed successfully, and a session only holds the steps of its own user.
+    """
+    if request is None or not request.user.is_authenticated:
+        return False
+    times = [
+        record["at"]
+        for record in get_authentication_records(request, request.user)
+        if isinstance(record.get("at"), int | float)
+    ]
+    if not times:
+        return False
+    return time.time() - max(times) < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT
+
+
 def client_ip(request: Any) -> str | None:
-    """The client's address: X-Forwarded-For only counts for the TRUSTED_PROXY_COUNT hops."""
+    """The client's address: X-Forwarded-For only counts for the TRUSTED_PROXY_COUNT hops
+    (the web server passes the peer address on untouched: syncportal.server)."""
     try:
         return get_adapter(request).get_client_ip(request)
-    except (ImproperlyConfigured, PermissionDenied):  # fewer hops than configured proxies
+    except (ImproperlyConfigured, PermissionDenied):
         return request.META.get("REMOTE_ADDR") or None

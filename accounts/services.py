@@ -15,6 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -173,6 +176,185 @@ def sync_sso_memberships(user: User, groups: Iterable[str], *, request: Any = No
     for slug, membership in current.items():
         if membership.source == Membership.Source.SSO and slug not in wanted:
             remove_member(membership, request=request, allow_last_admin=True)
+
+
+# --- People -----------------------------------------------------------------------------------
+
+# What `update_user` changes; activation and passwords have their own operations.
+USER_FIELDS = (
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "is_staff",
+    "is_superuser",
+    "is_auditor",
+)
+# Losing one of these ends the user's live sockets, which were authorised with it.
+PRIVILEGES = ("is_staff", "is_superuser", "is_auditor")
+
+
+def _lock_superusers() -> None:
+    """Serialise changes that could leave no active superuser (two demotions at once)."""
+    list(User.objects.select_for_update().filter(is_superuser=True, is_active=True).values("pk"))
+
+
+def _refuse_last_superuser(user: User) -> None:
+    others = User.objects.filter(is_superuser=True, is_active=True).exclude(pk=user.pk)
+    if not others.exists():
+        raise Conflict(f"{user} is the last active superuser; make someone else one first.")
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise Invalid(" ".join(exc.messages), field="password") from None
+
+
+def _end_sockets_after_commit(user: User) -> None:
+    from accounts.realtime import end_user_sockets
+
+    user_id = user.pk
+    transaction.on_commit(lambda: end_user_sockets(user_id))
+
+
+def create_user(
+    username: str,
+    *,
+    email: str = "",
+    password: str | None = None,
+    actor: Any = None,
+    request: Any = None,
+) -> User:
+    """A local account; without a password it can only sign in through single sign-on."""
+    username = (username or "").strip()
+    if not username:
+        raise Invalid("Enter a username.", field="username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise Conflict(f"A user named {username!r} already exists.")
+    user = User(username=username, email=(email or "").strip())
+    if password:
+        _check_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+            audit.record(
+                "user.created",
+                actor=actor,
+                target=user,
+                details={"email": user.email, "usable_password": bool(password)},
+                request=request,
+            )
+    except IntegrityError:
+        raise Conflict(f"A user named {username!r} already exists.") from None
+    return user
+
+
+def update_user(user: User, *, actor: Any = None, request: Any = None, **changes: Any) -> User:
+    """Change names, email and privileges; the audit event has each change's before and after."""
+    unknown = sorted(set(changes) - set(USER_FIELDS))
+    if unknown:
+        raise Invalid(f"{', '.join(unknown)} cannot be changed here.", field=unknown[0])
+    with transaction.atomic():
+        _lock_superusers()
+        user = User.objects.select_for_update().get(pk=user.pk)
+        diff = {
+            field: {"from": getattr(user, field), "to": value}
+            for field, value in changes.items()
+            if getattr(user, field) != value
+        }
+        if not diff:
+            return user
+        if "is_superuser" in diff and not changes["is_superuser"] and user.is_active:
+            _refuse_last_superuser(user)
+        if changes.get("email"):
+            try:
+                validate_email(changes["email"])
+            except ValidationError:
+                raise Invalid("Enter a valid email address.", field="email") from None
+        if "username" in diff and (
+            User.objects.filter(username__iexact=changes["username"]).exclude(pk=user.pk).exists()
+        ):
+            raise Conflict(f"A user named {changes['username']!r} already exists.")
+        for field in diff:
+            setattr(user, field, changes[field])
+        user.save(update_fields=list(diff))
+        audit.record("user.updated", actor=actor, target=user, details=diff, request=request)
+        if any(field in diff and not changes[field] for field in PRIVILEGES):
+            _end_sockets_after_commit(user)
+    return user
+
+
+def deactivate_user(user: User, *, actor: Any = None, request: Any = None) -> User:
+    """The user can no longer sign in; their sessions, tokens and live sockets stop working."""
+    with transaction.atomic():
+        _lock_superusers()
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if not user.is_active:
+            return user
+        if user.is_superuser:
+            _refuse_last_superuser(user)
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        audit.record("user.deactivated", actor=actor, target=user, request=request)
+        _end_sockets_after_commit(user)
+    return user
+
+
+def reactivate_user(user: User, *, actor: Any = None, request: Any = None) -> User:
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if user.is_active:
+            return user
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        audit.record("user.reactivated", actor=actor, target=user, request=request)
+    return user
+
+
+def set_password(
+    user: User, password: str | None, *, actor: Any = None, request: Any = None
+) -> User:
+    """Set a new password, or none (`None`: single sign-on only). Sessions that the old password
+    signed in end at their next request (Django checks the password hash they were made with)."""
+    if password:
+        _check_password(password, user)
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(update_fields=["password"])
+        audit.record(
+            "user.password_set",
+            actor=actor,
+            target=user,
+            details={"usable_password": bool(password)},
+            request=request,
+        )
+    return user
+
+
+def remove_authenticator(authenticator: Any, *, actor: Any = None, request: Any = None) -> None:
+    """Take away one of a user's second factors (say, a lost phone), and the recovery codes
+    with the last one, as allauth does when people remove their own."""
+    from allauth.mfa.models import Authenticator
+
+    codes = Authenticator.Type.RECOVERY_CODES
+    with transaction.atomic():
+        user = authenticator.user
+        kind = authenticator.type
+        authenticator.delete()
+        if not Authenticator.objects.filter(user=user).exclude(type=codes).exists():
+            Authenticator.objects.filter(user=user, type=codes).delete()
+        audit.record(
+            "mfa.removed", actor=actor, target=user, details={"type": kind}, request=request
+        )
 
 
 # --- API tokens -------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ call a service (or read through `accounts.audit_trail`)."""
 from __future__ import annotations
 
 from allauth.account.decorators import reauthentication_required
+from allauth.account.views._reauthenticate import BaseReauthenticateView
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,9 +13,10 @@ from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
-from accounts import audit_trail, services
+from accounts import audit_trail, oidc, services
 from accounts.access import ADMIN_ROLES
 from accounts.forms import AddMemberForm, ApiTokenForm, AuditFilterForm, RoleForm, TeamForm
 from accounts.models import ApiToken, Membership, Team
@@ -129,6 +132,25 @@ def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse
         return f"{membership.user} removed from {team}."
 
     return _done(request, team, remove)
+
+
+@method_decorator(login_required, name="dispatch")
+class SsoReauthenticateView(BaseReauthenticateView):
+    """SSO users confirm who they are with a button that sends them to sign in again at the
+    provider (POST, like sign-in); allauth's base view adds the rate limit and the other ways."""
+
+    reauthentication_method = "socialaccount"
+    form_class = forms.Form
+    template_name = "account/reauthenticate_sso.html"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "provider": oidc.sso_provider(self.request)}
+
+    def form_valid(self, form: forms.Form) -> HttpResponse:
+        return oidc.start_reauthentication(self.request, self.get_next_url())
+
+
+sso_reauthenticate = SsoReauthenticateView.as_view()
 
 
 @login_required

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, NinjaAPI, Schema
@@ -57,7 +57,9 @@ ERROR_MEANINGS = {
     403: "You can see this but may not do it (role, read-only token, MFA not enrolled).",
     404: "Not found for you: objects of other teams are not found either.",
     409: "Conflicts with the current state (e.g. cancelling a finished job).",
+    413: "The request body is larger than the server accepts.",
     422: "Invalid input; `errors` lists each field's problem.",
+    500: "The server failed; the body's `request_id` names the request in its logs.",
     502: "An endpoint or directory the operation needs cannot be reached.",
 }
 
@@ -100,10 +102,23 @@ class SessionAuth(APIKeyCookie):
 
     param_name = settings.SESSION_COOKIE_NAME
 
+    def __call__(self, request: HttpRequest) -> Principal | None:
+        # Ninja checks CSRF before it looks at the cookie, so a caller with no credentials at
+        # all would get a 403 about CSRF instead of the 401 that tells it to authenticate. CSRF
+        # protects a signed-in browser: check it only once the session has signed someone in.
+        if not (request.user.is_authenticated and request.user.is_active):
+            return None
+        try:
+            return super().__call__(request)
+        except HttpError as exc:
+            if exc.status_code != 403:
+                raise
+            raise Forbidden(
+                "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header."
+            ) from None
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
-        if request.user.is_authenticated and request.user.is_active:
-            return _admit(request, Principal(user=request.user))
-        return None
+        return _admit(request, Principal(user=request.user))
 
 
 class PortalAPI(NinjaAPI):
@@ -188,6 +203,12 @@ def _invalid_for_service(request: HttpRequest, exc: DjangoValidationError) -> Ht
     else:
         errors = [{"field": None, "message": message} for message in exc.messages]
     return _error(request, 422, "Invalid input.", errors)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return _error(request, 413, f"The request body is larger than {limit:,} bytes.")
 
 
 @api.exception_handler(HttpError)

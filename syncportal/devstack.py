@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -87,10 +88,22 @@ class Supervisor:
         self.env = env
         self.children: list[tuple[str, subprocess.Popen]] = []
 
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen:
-        process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            argv, cwd=BASE_DIR, env=self.env, start_new_session=True, preexec_fn=_die_with_parent
-        )
+    def start(self, name: str, argv: list[str], *, log: Path | None = None) -> subprocess.Popen:
+        """Start a child; with `log`, its output goes to that file instead of the terminal."""
+        output = open(log, "ab") if log else None  # noqa: SIM115 - the child holds it
+        try:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                argv,
+                cwd=BASE_DIR,
+                env=self.env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
+            )
+        finally:
+            if output:
+                output.close()
         self.children.append((name, process))
         return process
 
@@ -183,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[run] embedded Redis on 127.0.0.1:{redis_port}")
 
         s3_port = args.s3_port if port_is_free(args.s3_port) else free_port()
+        # One log line per S3 request would bury the banner: they go to a file.
         supervisor.start(
-            "sandbox-s3", [PYTHON, "-m", *f"moto.server -H 127.0.0.1 -p {s3_port}".split()]
+            "sandbox-s3",
+            [PYTHON, "-m", *f"moto.server -H 127.0.0.1 -p {s3_port}".split()],
+            log=VAR_DIR / "sandbox-s3.log",
         )
         wait_for(lambda: http_ok(f"http://127.0.0.1:{s3_port}/moto-api/"), "sandbox S3 server")
         env["SANDBOX_S3_URL"] = f"http://127.0.0.1:{s3_port}"
@@ -194,12 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.run("migrate", [*manage, "migrate", "--noinput", "-v", "0"])
         supervisor.run("seed_demo", [*manage, "seed_demo", "--s3-url", env["SANDBOX_S3_URL"]])
 
-        web = "uvicorn syncportal.asgi:application --lifespan off --no-server-header"
-        web_args = [*web.split(), "--host", args.host, "--port", str(args.port)]
+        web_args = ["syncportal.server", "--host", args.host, "--port", str(args.port)]
         supervisor.start("web", [PYTHON, "-m", *web_args])
-        worker = "celery -A syncportal worker -l INFO --concurrency 2 -n worker@%h"
+        # --quiet: no start-up banners, so ours stays on screen; log lines still show.
+        worker = "celery -A syncportal --quiet worker -l INFO --concurrency 2 -n worker@%h"
         supervisor.start("worker", [PYTHON, "-m", *worker.split()])
-        supervisor.start("beat", [PYTHON, "-m", *"celery -A syncportal beat -l INFO".split()])
+        beat = "celery -A syncportal --quiet beat -l INFO"
+        supervisor.start("beat", [PYTHON, "-m", *beat.split()])
         url = f"http://{args.host}:{args.port}/"
         wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
         print_banner(url, env)
@@ -219,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_banner(url: str, env: dict[str, str]) -> None:
+    from transfers.demo import (
+        ARCHIVE_BUCKET,
+        DEMO_ACCESS_KEY,
+        DEMO_PROFILE_NAME,
+        DEMO_SECRET_KEY,
+        SOURCE_BUCKET,
+    )
+
     login_file = VAR_DIR / "demo-login.txt"
     login = login_file.read_text().strip() if login_file.exists() else "see manage.py seed_demo"
     mfa = (
@@ -226,17 +251,28 @@ def print_banner(url: str, env: dict[str, str]) -> None:
         if env.get("MFA_REQUIRED", "1").lower() not in ("0", "false", "no", "off")
         else "MFA policy: off for this local demo (MFA_REQUIRED=1 to enforce)"
     )
-    # The settings another terminal needs to reach this stack (the embedded Redis's port).
+    # The settings another terminal needs to reach this stack (the embedded Redis's port); the
+    # command changes into the checkout first, so it works from any directory.
     settings = " ".join(
-        f"{name}={env[name]}"
+        f"{name}={shlex.quote(env[name])}"
         for name in ("DEBUG", "VAR_DIR", "REDIS_URL", "ENDPOINT_ALLOW_PRIVATE_NETWORKS")
         if env.get(name)
     )
-    line = "─" * 60
+    profile = shlex.quote(DEMO_PROFILE_NAME)
+    command = f"cd {shlex.quote(str(BASE_DIR))} && {settings} {PYTHON} manage.py run_profile"
+    line = "─" * 72
     print(
-        f"\n{line}\n  SyncPortal is running: {url}\n  Demo login: {login}\n  {mfa}\n"
-        f"  Run the demo profile with 'Run now' on {url}profiles/, or from a shell:\n"
-        f"    {settings} {PYTHON} manage.py run_profile 'Demo: source to archive' --wait\n"
+        f"\n{line}\n"
+        f"  SyncPortal is running: {url}\n"
+        f"  Demo login: {login}\n"
+        f"  {mfa}\n"
+        f"  Sandbox S3: {env.get('SANDBOX_S3_URL', '')}  (access key {DEMO_ACCESS_KEY},"
+        f" secret {DEMO_SECRET_KEY})\n"
+        f"    buckets {SOURCE_BUCKET}, {ARCHIVE_BUCKET}; its log: "
+        f"{VAR_DIR / 'sandbox-s3.log'}\n"
+        f"  Demo profile: {DEMO_PROFILE_NAME!r}: press Run now on {url}profiles/\n"
+        f"  or from a shell:\n"
+        f"    {command} {profile} --wait\n"
         f"  Stop with Ctrl-C.\n{line}\n",
         flush=True,
     )

@@ -256,6 +256,10 @@ def _allowed(request: HttpRequest) -> bool:
     if token:
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(supplied.encode(), token.encode())
+    if any(name in request.headers for name in ("X-Forwarded-For", "X-Real-IP", "Forwarded")):
+        # Relayed by a proxy (an Ingress, whose own address is private), or pretending to be:
+        # not a scraper on the pod network. The web server never rewrites the peer address.
+        return False
     try:
         address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:

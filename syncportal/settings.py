@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "syncportal.middleware.RequestIdMiddleware",
+    "syncportal.middleware.ApiJsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -308,9 +309,17 @@ MFA_PASSKEY_LOGIN_ENABLED = False  # keys are a second factor; sign-in stays SSO
 MFA_RECOVERY_CODES_SHOW_ONCE = True
 MFA_TOTP_ISSUER = SITE_NAME
 MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG  # http://localhost in development only
-# Changing MFA, passwords or creating API tokens needs a sign-in this recent (seconds).
+# Changing MFA, passwords or creating API tokens needs a sign-in or re-authentication this recent
+# (seconds; accounts.security.authenticated_recently).
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("REAUTHENTICATION_TIMEOUT", 300, min=30)
 MFA_REAUTHENTICATION_REQUIRED = True
+# Password, second factor, or (SSO users) a new sign-in at the provider (accounts.oidc); not a
+# code by email, which would make the mail server a way in and its outage a way out.
+ACCOUNT_REAUTHENTICATION_METHODS = ("password", "mfa", "socialaccount")
+# allauth refuses MFA to accounts with an unverified address, against strangers signing up with
+# someone else's; here nobody signs up (admins and the SSO provider create accounts), and many
+# providers never send `email_verified`, which locked SSO users out of the MFA they must enrol.
+MFA_ALLOW_UNVERIFIED_EMAIL = True
 
 # Brute force: failed local logins per account (whatever the client IP) lock it for a while;
 # a per-IP limit slows spraying. Counters live in the shared cache (Redis).
@@ -326,6 +335,13 @@ ACCOUNT_RATE_LIMITS = {
 # and the client IP is the peer address; N: the Nth address from the right is the client.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0, min=0, max=10)
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# uvicorn's own setting, which the web process (syncportal.server) does not use: refuse it
+# rather than let a configuration that relied on it record the proxy as every client.
+if env.str("FORWARDED_ALLOW_IPS", None) is not None:
+    raise ConfigError(
+        "FORWARDED_ALLOW_IPS is not used: set TRUSTED_PROXY_COUNT to the number of proxies "
+        "in front of the portal that append to X-Forwarded-For"
+    )
 
 # Sessions also end this long after sign-in, however active (SESSION_IDLE_TIMEOUT is above).
 SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600, min=300)
@@ -380,6 +396,9 @@ TRANSFER_REAPER_INTERVAL = env.int("TRANSFER_REAPER_INTERVAL", 30, min=1)
 TRANSFER_REDISPATCH_SECONDS = env.int("TRANSFER_REDISPATCH_SECONDS", 1800, min=10)
 # Seconds s5cmd gets to exit after SIGTERM (cancel) before SIGKILL.
 TRANSFER_KILL_GRACE_SECONDS = env.int("TRANSFER_KILL_GRACE_SECONDS", 10, min=1)
+# After a cancel, the run's incomplete uploads are looked for again this many seconds after it
+# ends, and ten times as many: a request sent just before s5cmd was stopped can still land.
+TRANSFER_LATE_SWEEP_SECONDS = env.int("TRANSFER_LATE_SWEEP_SECONDS", 60, min=1)
 # Memory the cross-endpoint relay may hold in buffers, per job.
 TRANSFER_RELAY_BUFFER_MB = env.int("TRANSFER_RELAY_BUFFER_MB", 256, min=16)
 # Objects above this are copied in parts (UploadPartCopy); S3's CopyObject stops at 5 GiB.

@@ -66,6 +66,14 @@ def pytest_configure(config: pytest.Config) -> None:
     app.conf.broker_url = url
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a Celery worker, by the fixtures it uses, so `make test-fast`
+    (`-m "not worker and not e2e"`) leaves out exactly those, whether or not a module says so."""
+    for item in items:
+        if "celery_worker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.worker)
+
+
 def _let_test_flushes_truncate_the_audit_trail() -> None:
     """On PostgreSQL the audit trail refuses TRUNCATE (accounts migration 0003) unless the
     transaction sets `syncportal.allow_audit_truncate`. Transactional tests end with Django's

@@ -53,11 +53,19 @@ def test_it_starts_the_portal_and_stops_every_process(tmp_path):
         login = (tmp_path / "demo-login.txt").read_text().strip()
         assert f"Demo login: {login}" in output
         assert "MFA policy: off for this local demo" in output
+        # Everything a newcomer needs is in the banner, and nothing buries it.
+        s3_url = f"http://127.0.0.1:{env['SANDBOX_S3_PORT']}"
+        assert f"Sandbox S3: {s3_url}  (access key demo, secret demo-sandbox-secret)" in output
+        assert "Demo profile: 'Demo: source to archive'" in output
+        assert f"cd {BASE_DIR} && " in output
+        s3_request = "/demo-source HTTP/1.1"
+        assert s3_request not in output, "the sandbox S3 server's request log belongs in its file"
+        assert s3_request in (tmp_path / "sandbox-s3.log").read_text()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=10) as r:
             assert r.status == 200
         children = descendants(supervisor.pid)
         names = " ".join(" ".join(p.cmdline()) for p in children)
-        for part in ("redis-server", "moto.server", "uvicorn", "worker", "beat"):
+        for part in ("redis-server", "moto.server", "syncportal.server", "worker", "beat"):
             assert part in names, names
 
         supervisor.send_signal(signal.SIGINT)

@@ -10,7 +10,7 @@ import pytest
 
 from syncportal import logging as log_context
 from syncportal.logging import ContextFilter, JsonFormatter, redact
-from tests.support import loopback_profile, run_to_the_end
+from tests.support import loopback_profile, run_to_the_end, wait_until
 
 
 @pytest.fixture
@@ -91,11 +91,19 @@ def test_a_workers_lines_about_a_job_carry_its_id(team, s3, celery_worker):
     profile = loopback_profile(team, s3, {"a.txt": b"a", "b.txt": b"bb"})
     job = run_to_the_end(services.start_job(profile, actor=None))
 
-    records = [
-        json.loads(line)
-        for line in celery_worker.output().splitlines()
-        if line.startswith("{") and f"job {job.pk}:" in line
-    ]
+    def records():
+        return [
+            json.loads(line)
+            for line in celery_worker.output().splitlines()
+            if line.startswith("{") and f"job {job.pk}:" in line
+        ]
+
+    # The job's row says succeeded before the worker writes its last line about it.
+    wait_until(
+        lambda: any(r["message"].startswith(f"job {job.pk}: succeeded") for r in records()),
+        "the worker's line about the job's end",
+    )
+    records = records()
     messages = {record["message"].split(" by ")[0]: record for record in records}
     assert f"job {job.pk}: claimed" in messages and f"job {job.pk}: succeeded" in messages
     assert {record["job_id"] for record in records} == {str(job.pk)}

@@ -116,6 +116,12 @@ def test_without_a_token_it_answers_only_private_networks(client, db):
     assert client.get("/metrics", REMOTE_ADDR="8.8.8.8").status_code == 404
 
 
+@pytest.mark.parametrize("header", ["HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP", "HTTP_FORWARDED"])
+def test_without_a_token_it_refuses_what_a_proxy_relayed(client, db, header):
+    # An Ingress has a private address: what it relays must not pass for a scrape.
+    assert client.get("/metrics", REMOTE_ADDR="10.0.3.7", **{header: "8.8.8.8"}).status_code == 404
+
+
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_job_shows_up_in_the_counters(client, team, s3, celery_worker):

@@ -105,6 +105,8 @@ PAGES = [
     Door("POST", "/teams/{team_slug}/members/{member_id}/remove/", TEAM_ADMIN_POST),
     Door("GET", "/tokens/", READ_ALL),
     Door("GET", "/accounts/2fa/", READ_ALL),
+    # Re-authentication at the SSO provider: local accounts are sent to their own way (password).
+    Door("GET", "/accounts/reauthenticate/sso/", statuses(302, 302, 302, 302, 302)),
     Door("GET", "/api/v1/docs", statuses(200, 200, 200, 200, 200)),
     # Endpoints: members read, operators test, team admins manage. An outsider (admin of
     # another team) may add endpoints to their own team, not to ours: the form refuses (422).

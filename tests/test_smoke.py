@@ -29,6 +29,13 @@ def test_the_asgi_server_serves_static_files(live_server_url):
         assert b"--accent" in response.read()
 
 
+def test_the_asgi_server_answers_the_favicon_with_the_logo(live_server_url):
+    with urllib.request.urlopen(f"{live_server_url}/favicon.ico", timeout=10) as response:
+        assert response.status == 200
+        assert response.url.endswith(".svg")
+        assert b"<svg" in response.read()
+
+
 def test_the_dashboard_requires_login(live_server_url):
     request = urllib.request.Request(f"{live_server_url}/")
     opener = urllib.request.build_opener(NoRedirect)

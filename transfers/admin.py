@@ -1,7 +1,8 @@
-from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django_celery_beat.admin import CrontabScheduleAdmin, PeriodicTaskAdmin
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from syncportal.admin import ReadOnlyAdmin, portal_page
 from transfers import services
 from transfers.errors import Conflict
 from transfers.models import (
@@ -14,51 +15,27 @@ from transfers.models import (
     SkippedRun,
     SyncProfile,
 )
-from transfers.services.schedules import remove_periodic_task, sync_periodic_task
-
-
-class EndpointAdminForm(forms.ModelForm):
-    """The secret is write-only: the form never shows it, a blank field keeps the stored one."""
-
-    new_secret_access_key = forms.CharField(
-        label="Secret access key",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only. Leave blank to keep the current secret.",
-    )
-
-    class Meta:
-        model = Endpoint
-        fields = (
-            "team",
-            "name",
-            "url",
-            "region",
-            "addressing_style",
-            "verify_tls",
-            "access_key_id",
-        )
-
-    def clean(self):
-        cleaned = super().clean()
-        if not self.instance.pk and not cleaned.get("new_secret_access_key"):
-            self.add_error("new_secret_access_key", "A new endpoint needs a secret access key.")
-        return cleaned
-
-    def save(self, commit=True):
-        secret = self.cleaned_data.get("new_secret_access_key")
-        if secret:
-            self.instance.secret_access_key = secret
-        return super().save(commit=commit)
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
-    form = EndpointAdminForm
-    list_display = ("name", "team", "display_url", "region", "access_key_id", "updated_at")
+class EndpointAdmin(ReadOnlyAdmin):
+    # The secret is not a field here at all: not even its ciphertext reaches the page.
+    fields = (
+        "team",
+        "name",
+        "url",
+        "region",
+        "addressing_style",
+        "verify_tls",
+        "access_key_id",
+        "created_at",
+        "updated_at",
+        portal_page,
+    )
+    list_display = ("name", "team", "display_url", "region", "access_key_id", portal_page)
     list_filter = ("team",)
     search_fields = ("name", "url")
+    list_select_related = ("team",)
 
 
 def _each(modeladmin, request, queryset, act) -> None:
@@ -71,7 +48,9 @@ def _each(modeladmin, request, queryset, act) -> None:
 
 
 @admin.register(SyncProfile)
-class SyncProfileAdmin(admin.ModelAdmin):
+class SyncProfileAdmin(ReadOnlyAdmin):
+    """Changes go through the profile services, which keep a profile to its team's endpoints."""
+
     list_display = (
         "name",
         "team",
@@ -81,28 +60,13 @@ class SyncProfileAdmin(admin.ModelAdmin):
         "schedule",
         "schedule_enabled",
         "max_staleness_minutes",
+        portal_page,
     )
+    readonly_fields = (portal_page,)
     list_filter = ("team", "mode", "schedule_enabled")
     search_fields = ("name",)
     list_select_related = ("team", "source_endpoint", "destination_endpoint")
     actions = ["run_now"]
-
-    # Edits here skip the services, so keep the beat entry in step the same way they do.
-    def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            super().save_model(request, obj, form, change)
-            sync_periodic_task(obj)
-
-    def delete_model(self, request, obj):
-        with transaction.atomic():
-            task = obj.periodic_task
-            super().delete_model(request, obj)
-            if task is not None:
-                remove_periodic_task(task)
-
-    def delete_queryset(self, request, queryset):
-        for profile in queryset:
-            self.delete_model(request, profile)
 
     @admin.action(description="Run the selected profiles now")
     def run_now(self, request, queryset):
@@ -114,16 +78,24 @@ class SyncProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "profile_name", "team", "state", "trigger", "created_at", "finished_at")
+class JobAdmin(ReadOnlyAdmin):
+    """Saving a job here would write back counters the worker is updating: actions only."""
+
+    list_display = (
+        "id",
+        "profile_name",
+        "team",
+        "state",
+        "trigger",
+        "created_at",
+        "finished_at",
+        portal_page,
+    )
     list_filter = ("state", "trigger", "team")
     search_fields = ("profile_name",)
     list_select_related = ("team",)
-    readonly_fields = [f.name for f in Job._meta.fields]
+    readonly_fields = (portal_page,)
     actions = ["cancel", "approve", "retry_failed"]
-
-    def has_add_permission(self, request):
-        return False
 
     @admin.action(description="Cancel the selected jobs")
     def cancel(self, request, queryset):
@@ -151,38 +123,23 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobFailure)
-class JobFailureAdmin(admin.ModelAdmin):
+class JobFailureAdmin(ReadOnlyAdmin):
     list_display = ("job", "operation", "key", "error")
     list_filter = ("operation",)
     search_fields = ("key",)
     list_select_related = ("job",)
     raw_id_fields = ("job",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(JobSample)
-class JobSampleAdmin(admin.ModelAdmin):
+class JobSampleAdmin(ReadOnlyAdmin):
     list_display = ("job", "t", "objects_done", "bytes_done")
     list_select_related = ("job",)
-
-
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """For records the portal writes itself: inspect them here, change them through services."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    raw_id_fields = ("job",)
 
 
 @admin.register(SkippedRun)
-class SkippedRunAdmin(_ReadOnlyAdmin):
+class SkippedRunAdmin(ReadOnlyAdmin):
     list_display = ("at", "profile", "team", "blocking_job", "reason")
     list_filter = ("team",)
     list_select_related = ("profile", "team")
@@ -190,7 +147,7 @@ class SkippedRunAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(_ReadOnlyAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("profile", "channel", "target_display", "events", "enabled", "updated_at")
     list_filter = ("channel", "enabled")
     list_select_related = ("profile",)
@@ -199,7 +156,7 @@ class NotificationAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(_ReadOnlyAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "event",
@@ -212,3 +169,103 @@ class DeliveryAdmin(_ReadOnlyAdmin):
     list_filter = ("state", "event", "notification__channel")
     list_select_related = ("notification",)
     raw_id_fields = ("notification", "job")
+
+
+# --- Beat entries: those of profile schedules follow the profile, and only the profile -----------
+
+
+def _scheduled_profiles():
+    # Without NULLs: `pk NOT IN (..., NULL)` would match no row at all.
+    return SyncProfile.objects.filter(periodic_task__isnull=False)
+
+
+def _profile_of(task: PeriodicTask) -> SyncProfile | None:
+    return SyncProfile.objects.filter(periodic_task=task).first()
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAwarePeriodicTaskAdmin(PeriodicTaskAdmin):
+    """The entry of a profile's schedule is changed by changing the profile (its services keep
+    the two in step); other entries stay editable here."""
+
+    readonly_fields = (*PeriodicTaskAdmin.readonly_fields, "profile_page")
+
+    @admin.display(description="profile")
+    def profile_page(self, task: PeriodicTask) -> str:
+        profile = _profile_of(task)
+        if profile is None:
+            return "-"
+        return portal_page(profile)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        name, options = fieldsets[0]
+        return ((name, {**options, "fields": (*options["fields"], "profile_page")}), *fieldsets[1:])
+
+    def has_change_permission(self, request, obj=None):
+        owned = obj is not None and _profile_of(obj) is not None
+        return not owned and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        owned = obj is not None and _profile_of(obj) is not None
+        return not owned and super().has_delete_permission(request, obj)
+
+    def _not_owned(self, request, queryset):
+        owned = queryset.filter(pk__in=_scheduled_profiles().values("periodic_task"))
+        if owned.exists():
+            self.message_user(
+                request,
+                "Entries of profile schedules were left as they are: change the profile.",
+                level=messages.WARNING,
+            )
+        return queryset.exclude(pk__in=owned.values("pk"))
+
+    def enable_tasks(self, request, queryset):
+        return super().enable_tasks(request, self._not_owned(request, queryset))
+
+    def disable_tasks(self, request, queryset):
+        return super().disable_tasks(request, self._not_owned(request, queryset))
+
+    def toggle_tasks(self, request, queryset):
+        return super().toggle_tasks(request, self._not_owned(request, queryset))
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, self._not_owned(request, queryset))
+
+    enable_tasks.short_description = PeriodicTaskAdmin.enable_tasks.short_description
+    disable_tasks.short_description = PeriodicTaskAdmin.disable_tasks.short_description
+    toggle_tasks.short_description = PeriodicTaskAdmin.toggle_tasks.short_description
+
+
+admin.site.unregister(CrontabSchedule)
+
+
+@admin.register(CrontabSchedule)
+class ScheduleAwareCrontabScheduleAdmin(CrontabScheduleAdmin):
+    """A crontab that a profile's entry uses is that profile's schedule (deleting it would
+    delete the entry too)."""
+
+    @staticmethod
+    def _used_by_profiles(crontab) -> bool:
+        return SyncProfile.objects.filter(periodic_task__crontab=crontab).exists()
+
+    def has_change_permission(self, request, obj=None):
+        owned = obj is not None and self._used_by_profiles(obj)
+        return not owned and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        owned = obj is not None and self._used_by_profiles(obj)
+        return not owned and super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        used = _scheduled_profiles().values("periodic_task__crontab")
+        if queryset.filter(pk__in=used).exists():
+            self.message_user(
+                request,
+                "Schedules that profiles use were kept: change the profiles.",
+                level=messages.WARNING,
+            )
+        super().delete_queryset(request, queryset.exclude(pk__in=used))

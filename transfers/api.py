@@ -279,8 +279,12 @@ class JobFilter(Schema):
     profile: Id | None = None
     team: Id | None = None
     trigger: Job.Trigger | None = None
-    created_after: Instant | None = Field(None, description="Inclusive; naive means UTC.")
-    created_before: Instant | None = Field(None, description="Exclusive; naive means UTC.")
+    created_after: Instant | None = Field(
+        None, description="Inclusive. ISO 8601 date-time or date; naive means UTC."
+    )
+    created_before: Instant | None = Field(
+        None, description="Exclusive. ISO 8601 date-time or date; naive means UTC."
+    )
 
 
 class RetryIn(Schema):
@@ -534,7 +538,9 @@ def delete_profile(request: HttpRequest, profile_id: int):
     description=(
         "Queues a job (201). With `Idempotency-Key`, repeating the request returns the job the "
         "key started (200, `Idempotent-Replayed: true`) whatever its state, instead of a new "
-        "one; a key that already started a job of another profile of the team is a 422. "
+        "one; a request sent again while the first is still being served waits for it and "
+        "gets the same replay. A key that already started a job of another profile of the "
+        "team is a 422. "
         "A profile runs one job at a time: 409 while one is in progress."
     ),
 )
@@ -616,7 +622,9 @@ def get_job(request: HttpRequest, job_id: int):
     description=(
         "A queued or paused job is cancelled at once. A running one gets "
         "`cancel_requested_at` and its worker stops it within seconds (state `cancelled`). "
-        "Cancelling again is harmless; cancelling a finished job is a 409."
+        "A 200 means the job ends `cancelled`, even one whose run was finishing. "
+        "Cancelling again is harmless; cancelling a job whose outcome is stored is a 409 "
+        "naming it."
     ),
 )
 def cancel_job(request: HttpRequest, job_id: int):
@@ -659,7 +667,7 @@ def approve_job(request: HttpRequest, job_id: int):
 def list_job_samples(
     request: HttpRequest,
     job_id: int,
-    since: Instant | None = Query(None, description="Only samples after this instant."),
+    since: Instant | None = Query(None, description="Only samples after this instant (ISO 8601)."),
 ):
     job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
     queryset = JobSample.objects.filter(job=job).order_by("t", "pk")
@@ -694,7 +702,8 @@ def list_job_failures(request: HttpRequest, job_id: int, filters: FailureFilter 
     ),
     openapi_extra={
         "responses": {
-            "200": {
+            # An int, as ninja keys its own responses: "200" would be a second, duplicate key.
+            200: {
                 "description": "The manifest",
                 "content": {manifests.CONTENT_TYPE: {"schema": {"type": "string"}}},
             }

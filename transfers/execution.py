@@ -30,7 +30,7 @@ from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
 from transfers import dispatch, notifications, prediction
-from transfers.engine import EngineError, Outcome, Result, run_transfer
+from transfers.engine import EngineError, Outcome, Result, run_transfer, sweep_uploads
 from transfers.errors import Unavailable
 from transfers.manifests import Built
 from transfers.models import Job, JobFailure, JobSample
@@ -224,8 +224,26 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
     # Compressed and hashed before the transaction, which should stay short.
     manifest = None if waiting else Built(result.manifest or ())
     with transaction.atomic():
-        if not Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields):
+        # Locked, so a cancel either comes first (and is honoured here) or sees the outcome.
+        row = (
+            Job.objects.select_for_update()
+            .filter(pk=job.pk, lease_owner=owner)
+            .values("cancel_requested_at")
+            .first()
+        )
+        if row is None:
             return "lease lost"
+        if row["cancel_requested_at"] is not None and state != Job.State.CANCELLED:
+            # The cancel was answered with a 200 after the engine's last object but before
+            # this write: the job ends cancelled, as promised; the counters say what it did.
+            fields.update(
+                state=Job.State.CANCELLED,
+                finished_at=now,
+                error=_cancelled_while_finishing(result),
+            )
+            manifest = manifest or Built(result.manifest or ())
+            state, waiting = Job.State.CANCELLED, False
+        Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields)
         job.refresh_from_db()
         JobFailure.objects.filter(job=job).delete()
         if not waiting:
@@ -259,7 +277,49 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
         )
         notifications.notify_job(job)
         transaction.on_commit(lambda: broadcast_job(job))
+        if state == Job.State.CANCELLED:
+            transaction.on_commit(lambda: _schedule_late_sweeps(job.pk))
     return state
+
+
+def _schedule_late_sweeps(job_id: int) -> None:
+    """A request s5cmd sent just before it was stopped can still create an upload after the
+    run's abort passes, however long they wait; look again later (a bucket lifecycle rule
+    that aborts incomplete uploads is the backstop, see README)."""
+    from transfers.tasks import sweep_uploads
+
+    delay = settings.TRANSFER_LATE_SWEEP_SECONDS
+    for countdown in (delay, 10 * delay):
+        sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
+
+
+def sweep_abandoned_uploads(job_id: int) -> int:
+    """Abort the incomplete uploads a stopped job's keys still have at its destination (a
+    cancelled job, or one whose worker died), unless a later job of the profile is in
+    progress (the uploads may be its own)."""
+    job = Job.objects.select_related("team").filter(pk=job_id).first()
+    if job is None or job.state not in (Job.State.CANCELLED, Job.State.FAILED):
+        return 0
+    if job.profile_id and Job.objects.active().filter(profile_id=job.profile_id).exists():
+        logger.info("job %s: a later run is in progress; no late sweep", job_id)
+        return 0
+    try:
+        aborted = sweep_uploads(spec_for_job(job))
+    except (Unavailable, EngineError, DecryptionError) as exc:
+        logger.warning("job %s: late sweep of incomplete uploads failed: %s", job_id, exc)
+        return 0
+    if aborted:
+        logger.info("job %s: aborted %d incomplete uploads that landed late", job_id, aborted)
+    return aborted
+
+
+def _cancelled_while_finishing(result: Result) -> str:
+    ended = {
+        Outcome.AWAITING_APPROVAL: "stopped for approval before deleting",
+        Outcome.SUCCEEDED: "had finished its work",
+    }.get(result.outcome, f"had ended {result.outcome}")
+    text = f"Cancelled while the run was finishing: it {ended}."
+    return f"{text} {result.error}" if result.error else text
 
 
 def reap_expired_leases() -> list[int]:
@@ -307,6 +367,8 @@ def reap_expired_leases() -> list[int]:
             notifications.notify_job(job)
             if state == Job.State.QUEUED:
                 transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
+            else:  # the dead worker's s5cmd died with it, before any abort pass
+                transaction.on_commit(lambda job_id=job.pk: _schedule_late_sweeps(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))
         reaped.append(job.pk)
     return reaped

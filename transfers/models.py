@@ -547,7 +547,8 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} {self.target}"
+        # Shown wherever the notification is named (admin pages, choices): never the token.
+        return f"{self.get_channel_display()} {self.target_display}"
 
     def wants(self, event: str) -> bool:
         return self.enabled and event in self.events

@@ -30,6 +30,13 @@ def reap_jobs() -> dict[str, list[int]]:
     }
 
 
+@shared_task(name="transfers.sweep_uploads")
+def sweep_uploads(job_id: int) -> int:
+    """Some time after a cancel or a worker's death: abort incomplete uploads of the job's
+    keys that landed late or that no abort pass saw."""
+    return execution.sweep_abandoned_uploads(job_id)
+
+
 @shared_task(name="transfers.run_scheduled")
 def run_scheduled(profile_id: int) -> str:
     """Fired by beat on a profile's schedule: start a job, or record why it was skipped."""

@@ -8,6 +8,9 @@
 (function () {
   "use strict";
 
+  // Styles that need scripts (the phone menu) apply only once this file runs.
+  document.documentElement.classList.add("js");
+
   const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
 
   function size(value) {
@@ -89,8 +92,47 @@
     true
   );
 
+  // The phone menu: the button shows and hides the navigation; Escape closes it.
+  function menu() {
+    const button = document.querySelector(".menu-toggle");
+    const panel = button && document.getElementById(button.getAttribute("aria-controls"));
+    if (!panel) return;
+    function set(open) {
+      panel.classList.toggle("open", open);
+      button.setAttribute("aria-expanded", String(open));
+    }
+    button.addEventListener("click", function () {
+      set(!panel.classList.contains("open"));
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && panel.classList.contains("open")) {
+        set(false);
+        button.focus();
+      }
+    });
+  }
+
+  // A form that came back with errors: focus its summary (which scrolls it into view), and let
+  // each of the summary's links put the cursor in its field.
+  function errorSummary() {
+    const summary = document.querySelector("[data-error-summary]");
+    if (!summary) return;
+    summary.focus();
+    summary.addEventListener("click", function (event) {
+      const link = event.target.closest("a[href^='#']");
+      const field = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (field) {
+        event.preventDefault();
+        field.focus();
+        field.scrollIntoView({ block: "center" });
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
+    menu();
+    errorSummary();
     document.body.addEventListener("htmx:load", function (event) {
       localTimes(event.detail.elt);
     });

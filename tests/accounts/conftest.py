@@ -31,6 +31,8 @@ def idp(openid_provider, settings, db):
     provider.id_token_overrides = {}
     provider.sign_with_rogue_key = False
     provider.user = {}
+    provider.ignores_reauthentication = False
+    provider.authorize_requests = []
     settings.SOCIALACCOUNT_PROVIDERS = {
         "openid_connect": {
             **settings.SOCIALACCOUNT_PROVIDERS["openid_connect"],
@@ -83,3 +85,14 @@ def make_token(db):
         return secret
 
     return make
+
+
+@pytest.fixture
+def unreachable_mail(settings):
+    """Django's SMTP backend aimed at a loopback port where no mail server listens."""
+    from tests.support import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()
+    settings.EMAIL_TIMEOUT = 5

@@ -5,6 +5,11 @@ the user the test chose with `sign_in_as`), the token endpoint with client authe
 PKCE (S256, required), RS256-signed ID tokens carrying the request's nonce, JWKS and userinfo.
 Knobs let a test make it misbehave: `id_token_overrides` changes claims of the next ID tokens
 (a wrong `aud` or `nonce`), `sign_with_rogue_key` signs them with a key that is not published.
+
+The user's session at the provider started at `signed_in_at` (the ID token's `auth_time`). An
+authorization request with `prompt=login`, or a `max_age` that session exceeds, makes the user
+sign in again at the provider (now) -- unless `ignores_reauthentication` is set, as with a
+provider that does not honour those parameters. `authorize_requests` keeps each request's query.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -67,7 +72,7 @@ class AuthorizationCode:
     nonce: str | None
     code_challenge: str | None
     code_challenge_method: str | None
-    auth_time: int = field(default_factory=lambda: int(time.time()))
+    auth_time: int
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -102,6 +107,9 @@ class OpenIDProvider:
         self.codes: dict[str, AuthorizationCode] = {}
         self.access_tokens: dict[str, dict] = {}
         self.token_requests: list[dict[str, str]] = []
+        self.authorize_requests: list[dict[str, str]] = []
+        self.signed_in_at = time.time()
+        self.ignores_reauthentication = False
         self.client: Client | None = None
 
         self._server = make_server("127.0.0.1", 0, self._app(), threaded=True)
@@ -114,6 +122,16 @@ class OpenIDProvider:
     def sign_in_as(self, sub: str, **claims: Any) -> None:
         """The person who will be signed in at the provider when the browser arrives."""
         self.user = {"sub": sub, **claims}
+        self.signed_in_at = time.time()
+
+    def _authenticate(self, params: dict[str, str]) -> int:
+        """The `auth_time` of this request: a new sign-in at the provider when asked for one."""
+        max_age = params.get("max_age")
+        too_old = max_age is not None and time.time() - self.signed_in_at > int(max_age)
+        asked = "login" in params.get("prompt", "").split() or too_old
+        if asked and not self.ignores_reauthentication:
+            self.signed_in_at = time.time()
+        return int(self.signed_in_at)
 
     def start(self) -> OpenIDProvider:
         self._thread.start()
@@ -144,6 +162,7 @@ class OpenIDProvider:
                     nonce=data.get("nonce"),
                     code_challenge=data.get("code_challenge"),
                     code_challenge_method=data.get("code_challenge_method"),
+                    auth_time=provider._authenticate(data),
                 )
 
             def query_authorization_code(self, code, client):
@@ -209,6 +228,7 @@ class OpenIDProvider:
 
         @app.get("/authorize")
         def authorize():
+            provider.authorize_requests.append(dict(request.args))
             if not provider.user:
                 abort(401)
             return server.create_authorization_response(grant_user=provider.user)

@@ -17,11 +17,9 @@ from tests.accounts.conftest import call
 PASSWORD = "correct horse battery"
 
 
-def test_it_creates_a_token_after_reauthentication_and_shows_it_once(client, viewer, team):
+def test_it_creates_a_token_and_shows_it_once(client, viewer, team):
+    # Right after sign-in: no re-authentication (tests/accounts/test_reauthentication.py).
     client.post("/accounts/login/", {"login": "vera", "password": PASSWORD})
-    response = client.get("/tokens/new/")
-    assert response["Location"].startswith("/accounts/reauthenticate/")
-    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
 
     form = {"name": "nightly", "scope": "read", "teams": [team.pk], "expires_in_days": 30}
     response = client.post("/tokens/new/", form)

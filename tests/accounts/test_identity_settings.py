@@ -23,6 +23,16 @@ from tests.test_settings import manage, production_env
         ({"LOCAL_LOGIN_ENABLED": "0"}, "LOCAL_LOGIN_ENABLED=0 needs OIDC_SERVER_URL"),
         ({"MFA_REQUIRED": "perhaps"}, "MFA_REQUIRED='perhaps' is not a boolean"),
         ({"TRUSTED_PROXY_COUNT": "-1"}, "TRUSTED_PROXY_COUNT=-1 is below the minimum of 0"),
+        ({"FORWARDED_ALLOW_IPS": "10.0.0.0/8"}, "FORWARDED_ALLOW_IPS is not used"),
+        ({"SESSION_IDLE_TIMEOUT": "59"}, "SESSION_IDLE_TIMEOUT=59 is below the minimum of 60"),
+        (
+            {"SESSION_ABSOLUTE_TIMEOUT": "299"},
+            "SESSION_ABSOLUTE_TIMEOUT=299 is below the minimum of 300",
+        ),
+        (
+            {"REAUTHENTICATION_TIMEOUT": "29"},
+            "REAUTHENTICATION_TIMEOUT=29 is below the minimum of 30",
+        ),
     ],
 )
 def test_bad_identity_settings_stop_startup(overrides, expected):

@@ -69,8 +69,9 @@ def page(request, transactional_db, live_server_url, monkeypatch):
 
 
 def _expected(problem: str) -> bool:
-    """Console errors a test provokes on purpose (a refused POST, a dropped socket)."""
-    return bool(re.search(r"status of 403|WebSocket connection .* failed", problem))
+    """Console errors a test provokes on purpose (a refused POST, a form sent back with its
+    errors as 422, a dropped socket)."""
+    return bool(re.search(r"status of (403|422)|WebSocket connection .* failed", problem))
 
 
 def sign_in(page, user, *, totp_secret: str | None = None) -> None:

@@ -54,6 +54,16 @@ def s3_b(tmp_path_factory):
 
 
 @pytest.fixture
+def proxy_a(s3_a):
+    """A fault-injecting proxy in front of `s3_a` (see tests/transfers/faults.py)."""
+    from tests.transfers.faults import S3Proxy
+
+    proxy = S3Proxy(s3_a.url)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
 def endpoint_a(team, s3_a):
     return s3_a.endpoint(team, "Provider A")
 

@@ -208,6 +208,41 @@ def finished_run(profile, *, started_at, seconds: float = 60, state: str = "succ
     )
 
 
+def run_here(monkeypatch, job, *, on_progress=None, after_engine=None, after_finish=None) -> str:
+    """Run `job` in this process as its task would (execution.run_job), with hooks at exact
+    points: `on_progress(progress)` in the engine's thread before each snapshot is published
+    (e.g. at the start of verification), `after_engine(result)` between the engine's return
+    and the final write, and `after_finish()` right after that write."""
+    from transfers import execution
+
+    real_run, real_finish = execution.run_transfer, execution.finish
+
+    def run_transfer(spec, *, on_progress: object = None, **kwargs):
+        publish = on_progress
+
+        def progress(snapshot):
+            if hook is not None:
+                hook(snapshot)
+            if publish is not None:
+                publish(snapshot)
+
+        result = real_run(spec, on_progress=progress, **kwargs)
+        if after_engine is not None:
+            after_engine(result)
+        return result
+
+    def finish(*args, **kwargs):
+        state = real_finish(*args, **kwargs)
+        if after_finish is not None:
+            after_finish()
+        return state
+
+    hook = on_progress
+    monkeypatch.setattr(execution, "run_transfer", run_transfer)
+    monkeypatch.setattr(execution, "finish", finish)
+    return execution.run_job(job.pk)
+
+
 class GatedProxy:
     """A TCP proxy on loopback in front of a server, whose traffic the test holds and lets go:
     while held, bytes wait in the proxy both ways, so a transfer through it stays in flight for

@@ -161,7 +161,9 @@ def test_it_tests_reachability_credentials_and_bucket(team, owner, s3_a):
     assert "SignatureDoesNotMatch" in refused.message
     unreachable = services.test_endpoint(down)
     assert (unreachable.reachable, unreachable.ok) == (False, False)
-    assert "Cannot reach" in unreachable.message
+    assert unreachable.message == (
+        f"Cannot reach {down.url}: the connection failed (connection refused)."
+    )
     with pytest.raises(ValidationError):
         services.test_endpoint(good, bucket="Not_A_Bucket")
 

@@ -63,6 +63,16 @@ OUTSIDE = "/etc"
         ({"source_bucket": "Bad_Bucket"}, "source_bucket", "lowercase letters, digits"),
         ({"source_bucket": "ab"}, "source_bucket", "3 to 63 characters"),
         ({"source_bucket": "192.168.1.1"}, "source_bucket", "look like an IP address"),
+        ({"source_bucket": "xn--x"}, "source_bucket", "cannot start with 'xn--'"),
+        ({"source_bucket": "sthree-data"}, "source_bucket", "cannot start with 'sthree-'"),
+        ({"source_bucket": "sthree-configurator"}, "source_bucket", "start with 'sthree-'"),
+        ({"source_bucket": "amzn-s3-demo-bucket"}, "source_bucket", "start with 'amzn-s3-demo-'"),
+        ({"destination_bucket": "b-s3alias"}, "destination_bucket", "end with '-s3alias'"),
+        ({"destination_bucket": "b--ol-s3"}, "destination_bucket", "end with '--ol-s3'"),
+        ({"destination_bucket": "b.mrap"}, "destination_bucket", "end with '.mrap'"),
+        ({"destination_bucket": "b--x-s3"}, "destination_bucket", "end with '--x-s3'"),
+        ({"destination_bucket": "b--table-s3"}, "destination_bucket", "end with '--table-s3'"),
+        ({"destination_bucket": "a..b"}, "destination_bucket", "two dots"),
         ({"source_prefix": "../secrets/"}, "source_prefix", "'.' or '..' segments"),
         ({"source_prefix": "a/../../b"}, "source_prefix", "'.' or '..' segments"),
         ({"destination_prefix": "-rf/"}, "destination_prefix", "cannot start with '-'"),
@@ -164,6 +174,29 @@ def test_wildcards_are_literal_unless_asked_for(team, operator, endpoint):
     )
     assert literal.source_prefix == "logs/2026-*/"  # a folder literally named "2026-*"
     assert globbed.source_prefix == "logs/2026-*"
+
+
+@pytest.mark.django_db
+def test_it_treats_a_star_in_a_prefix_literally_when_checking_overlap(team, operator, endpoint):
+    same_bucket = {"destination_bucket": "source-bucket", "destination_prefix": "star-out/"}
+
+    literal = services.create_profile(
+        team,
+        actor=operator,
+        **fields(endpoint, name="literal", source_prefix="star*/", **same_bucket),
+    )
+    with pytest.raises(ValidationError) as excinfo:
+        services.create_profile(
+            team,
+            actor=operator,
+            **fields(
+                endpoint, name="glob", source_prefix="star*", source_wildcards=True, **same_bucket
+            ),
+        )
+
+    assert (literal.source_prefix, literal.destination_prefix) == ("star*/", "star-out/")
+    assert "overlaps the source" in excinfo.value.message_dict["destination_prefix"][0]
+    assert list(SyncProfile.objects.values_list("name", flat=True)) == ["literal"]
 
 
 @pytest.mark.django_db

@@ -104,6 +104,23 @@ def test_a_profile_must_make_sense(api_as, operator, team, endpoint, other_team)
     assert fields == {"source_endpoint", "destination_bucket"}  # then the service's rules
 
 
+def test_it_refuses_bucket_names_s3_reserves(api_as, operator, team, endpoint):
+    api = api_as(operator)
+    for field, bucket, message in (
+        ("source_bucket", "xn--x", "cannot start with 'xn--'"),
+        ("destination_bucket", "b-s3alias", "cannot end with '-s3alias'"),
+        ("destination_bucket", "10.0.0.1", "cannot look like an IP address"),
+    ):
+        response = api.post("/profiles", profile_fields(team, endpoint, **{field: bucket}))
+        assert response.status_code == 422, (bucket, response.content)
+        [error] = response.json()["errors"]
+        assert error["field"] == field and message in error["message"], error
+    assert not SyncProfile.objects.exists()
+    refused = api.post(f"/endpoints/{endpoint.pk}/test", {"bucket": "amzn-s3-demo-bucket"})
+    assert refused.status_code == 422
+    assert "amzn-s3-demo-" in refused.json()["errors"][0]["message"]
+
+
 def test_schedules_and_freshness_targets_are_set_shown_paused_and_cleared(
     api_as, operator, team, endpoint
 ):
@@ -308,7 +325,10 @@ def test_a_preview_lists_real_buckets_and_moves_nothing(api_as, operator, team, 
 def test_an_unreachable_endpoint_makes_a_preview_a_502(api_as, operator, profile, endpoint):
     from tests.support import free_port
 
-    Endpoint.objects.filter(pk=endpoint.pk).update(url=f"http://127.0.0.1:{free_port()}")
+    down = f"http://127.0.0.1:{free_port()}"
+    Endpoint.objects.filter(pk=endpoint.pk).update(url=down)
     response = api_as(operator).post(f"/profiles/{profile.pk}/preview")
     assert response.status_code == 502
-    assert "Cannot reach" in response.json()["detail"]
+    assert response.json()["detail"].endswith(
+        f"Cannot reach {down}: the connection failed (connection refused)."
+    )

@@ -119,3 +119,31 @@ def test_it_copies_every_object_byte_for_byte(
     assert job.verification["mismatched"] == 0
     assert job.plan["route"] == route
     assert job.samples.exists()
+
+
+def test_it_copies_a_folder_named_with_a_star_and_nothing_beside_it(
+    celery_worker, team, operator, s3_a, endpoint_a
+):
+    client, bucket = s3_a.client(), s3_a.bucket()
+    inside = {"star*/a.txt": b"inside", "star*/sub/b.txt": b"inside too"}
+    beside = {"star-x/c.txt": b"a glob would match this", "starry/d.txt": b"and this"}
+    put_objects(client, bucket, {**inside, **beside})
+    profile = services.create_profile(
+        team,
+        actor=operator,
+        name="literal star",
+        source_endpoint=endpoint_a,
+        source_bucket=bucket,
+        source_prefix="star*/",
+        destination_endpoint=endpoint_a,
+        destination_bucket=bucket,
+        destination_prefix="star-out/",
+    )
+
+    job = wait_for_job(services.start_job(profile, actor=operator), timeout=90)
+
+    assert job.state == Job.State.SUCCEEDED, (job.error, list(job.failures.values()))
+    assert job.plan["route"] == "server_side" and job.objects_done == 2
+    assert s3_hashes(client, bucket, "star-out/") == hashes(
+        {"a.txt": b"inside", "sub/b.txt": b"inside too"}
+    )

@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import Membership, Team, User
+from accounts.models import AuditEvent, Membership, Team, User
 from transfers.management.commands.seed_demo import ARCHIVE_BUCKET, SOURCE_BUCKET, sample_objects
 from transfers.models import Endpoint, SyncProfile
 
@@ -62,6 +62,26 @@ def test_it_is_idempotent(db, s3, tmp_path):
     assert (tmp_path / "login").read_text() == password_line
     assert (Team.objects.count(), User.objects.count(), Membership.objects.count()) == (1, 1, 1)
     assert (Endpoint.objects.count(), SyncProfile.objects.count()) == (1, 1)
+
+
+def test_it_starts_the_audit_trail_with_the_demos_creation(db, s3, tmp_path):
+    seed(s3, tmp_path)
+    admin = User.objects.get(username="admin")
+    actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
+
+    assert actions == [
+        "user.created",
+        "user.updated",  # made a superuser
+        "team.created",
+        "member.added",
+        "endpoint.created",
+        "profile.created",
+    ]
+    assert set(
+        AuditEvent.objects.exclude(action="user.created").values_list("actor", flat=True)
+    ) == {admin.pk}
+    seed(s3, tmp_path)
+    assert AuditEvent.objects.count() == len(actions), "a second run changes nothing"
 
 
 def test_it_restores_sample_data_after_the_sandbox_restarts(db, s3, tmp_path):

@@ -23,6 +23,7 @@ from tests.transfers.support import (
 from transfers import services
 from transfers.execution import reap_expired_leases
 from transfers.models import Job
+from transfers.specs import snapshot_options as profile_options
 from transfers.tasks import run_job
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -115,3 +116,54 @@ def test_a_worker_that_loses_its_lease_stops_its_run(celery_worker, s3_a, operat
     # It did not write its outcome over the job it no longer holds.
     assert (job.state, job.lease_owner, job.finished_at) == (Job.State.QUEUED, "", None)
     Job.objects.filter(pk=job.pk).update(state=Job.State.CANCELLED)  # let the test end clean
+
+
+@pytest.mark.parametrize("cancelled", [True, False])
+def test_the_uploads_of_a_job_whose_worker_died_are_swept_once_it_is_reaped(
+    cancelled, monkeypatch, settings, operator, s3_a, slow_upload
+):
+    """No abort pass ran: s5cmd died with its worker. Whether the reaper ends the job
+    cancelled (a cancel was pending) or failed (no attempt left), its uploads are swept."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from transfers import execution, tasks
+
+    profile, _objects, bucket = slow_upload
+    client = s3_a.client()
+    settings.TRANSFER_MAX_ATTEMPTS = 1
+    left = client.create_multipart_upload(Bucket=bucket, Key="big-3.bin")["UploadId"]
+    foreign = client.create_multipart_upload(Bucket=bucket, Key="not-from-the-source.bin")
+    now = timezone.now()
+    job = Job.objects.create(
+        team=profile.team,
+        profile=profile,
+        profile_name=profile.name,
+        options=profile_options(profile),
+        state=Job.State.RUNNING,
+        attempts=1,
+        lease_owner="dead-worker",
+        lease_expires_at=now - timedelta(seconds=1),
+        started_at=now - timedelta(minutes=1),
+        cancel_requested_at=now if cancelled else None,
+    )
+    sweeps = []
+    monkeypatch.setattr(
+        tasks.sweep_uploads,
+        "apply_async",
+        lambda args, countdown, queue: sweeps.append((args, countdown)),
+    )
+
+    assert reap_expired_leases() == [job.pk]
+
+    job.refresh_from_db()
+    assert job.state == (Job.State.CANCELLED if cancelled else Job.State.FAILED)
+    delay = settings.TRANSFER_LATE_SWEEP_SECONDS
+    assert sweeps == [((job.pk,), delay), ((job.pk,), 10 * delay)]
+    assert execution.sweep_abandoned_uploads(job.pk) == 1
+    remaining = multipart_uploads(client, bucket)
+    assert [(u["Key"], u["UploadId"]) for u in remaining] == [
+        ("not-from-the-source.bin", foreign["UploadId"])
+    ]
+    assert left not in [u["UploadId"] for u in remaining]

@@ -12,7 +12,14 @@ from transfers.engine.manifest import Manifest, ManifestEntry
 from transfers.engine.planning import Plan, PlanSummary, Route
 from transfers.engine.probe import EndpointCheck, check_endpoint
 from transfers.engine.progress import Phase, Progress
-from transfers.engine.runner import Failure, Outcome, Result, plan_transfer, run_transfer
+from transfers.engine.runner import (
+    Failure,
+    Outcome,
+    Result,
+    plan_transfer,
+    run_transfer,
+    sweep_uploads,
+)
 from transfers.engine.spec import COMPARES, MODES, Options, Runtime, TransferSpec
 
 __all__ = [
@@ -41,4 +48,5 @@ __all__ = [
     "check_endpoint",
     "plan_transfer",
     "run_transfer",
+    "sweep_uploads",
 ]

@@ -7,6 +7,7 @@ run, never logged (its repr hides the secret) and never put in argv.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -15,12 +16,16 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     NoCredentialsError,
     ReadTimeoutError,
+    ResponseStreamingError,
     SSLError,
 )
+from urllib3.exceptions import ProtocolError
 
 
 @dataclass(frozen=True)
@@ -127,30 +132,112 @@ _CREDENTIAL_CODES = {
 }
 
 
-def describe_error(exc: BaseException, endpoint: EndpointConfig, bucket: str = "") -> str:
-    """One readable sentence for a boto3 failure, naming the endpoint and the S3 error code."""
-    where = endpoint.display + (f" (bucket {bucket})" if bucket else "")
+def _where(endpoint: EndpointConfig | None, bucket: str = "") -> str:
+    where = endpoint.display if endpoint is not None else "the S3 service"
+    return where + (f" (bucket {bucket})" if bucket else "")
+
+
+def describe_code(
+    code: str, message: str, endpoint: EndpointConfig | None, bucket: str = ""
+) -> str:
+    """One sentence for an S3 error code and the service's own message."""
+    where = _where(endpoint, bucket)
+    display = endpoint.display if endpoint is not None else "the S3 service"
+    if code in _CREDENTIAL_CODES:
+        return f"Credentials refused: {_CREDENTIAL_CODES[code].format(where=where)} ({code})."
+    if code in ("NoSuchBucket", "404") and bucket:
+        return f"The bucket {bucket} does not exist on {display} ({code})."
+    if code == "NoSuchBucket":
+        return f"The bucket does not exist on {display} (NoSuchBucket)."
+    if code in ("403", "Forbidden"):
+        return f"Credentials refused: access was denied by {where} (403)."
+    message = message.strip().rstrip(".")
+    return f"{where} answered {code}: {message}." if message else f"{where} answered {code}."
+
+
+# Why a connection failed, from the text of the lower layers (Python's and Go's alike).
+_CONNECTION_REASONS = (
+    ("refused", "connection refused"),
+    ("name or service not known", "the host name does not resolve"),
+    ("no such host", "the host name does not resolve"),
+    ("nodename nor servname", "the host name does not resolve"),
+    ("temporary failure in name resolution", "the host name does not resolve"),
+    ("timed out", "timed out"),
+    ("timeout", "timed out"),
+    ("reset by peer", "the connection was reset"),
+    ("broken pipe", "the connection was closed"),
+    ("network is unreachable", "the network is unreachable"),
+    ("no route to host", "no route to the host"),
+)
+
+
+def _connection_reason(text: str) -> str:
+    lowered = text.lower()
+    for needle, reason in _CONNECTION_REASONS:
+        if needle in lowered:
+            return f" ({reason})"
+    return ""
+
+
+def describe_error(
+    exc: BaseException, endpoint: EndpointConfig | None = None, bucket: str = ""
+) -> str:
+    """One readable sentence for a boto3 failure, naming the endpoint and the S3 error code.
+
+    Never the library's own text (class names, URLs with query strings, byte counts of a
+    read): those mean nothing to the person who started the job."""
+    where = _where(endpoint, bucket)
+    display = endpoint.display if endpoint is not None else "the S3 service"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "")) or str(
             exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
         )
-        if code in _CREDENTIAL_CODES:
-            return f"Credentials refused: {_CREDENTIAL_CODES[code].format(where=where)} ({code})."
-        if code in ("NoSuchBucket", "404") and bucket:
-            return f"The bucket {bucket} does not exist on {endpoint.display} ({code})."
-        if code in ("403", "Forbidden"):
-            return f"Credentials refused: access was denied by {where} (403)."
-        message = error.get("Message") or str(exc)
-        return f"{where} answered {code}: {message}"
+        return describe_code(code, str(error.get("Message") or ""), endpoint, bucket)
     if isinstance(exc, SSLError):
-        return f"TLS verification failed for {endpoint.display}: {exc}"
+        return f"TLS verification failed for {display}: its certificate is not trusted."
     if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError)):
-        return f"Cannot reach {endpoint.display}: the connection failed ({exc})."
+        reason = _connection_reason(str(exc.kwargs.get("error", "")) or str(exc))
+        return f"Cannot reach {display}: the connection failed{reason}."
     if isinstance(exc, ReadTimeoutError):
-        return f"{endpoint.display} stopped answering (read timeout)."
+        return f"{display} stopped answering (read timeout)."
+    if isinstance(exc, IncompleteReadError):
+        return (
+            f"The connection to {display} broke off mid-transfer (received "
+            f"{exc.kwargs.get('actual_bytes')} of {exc.kwargs.get('expected_bytes')} bytes)."
+        )
+    if isinstance(exc, (ResponseStreamingError, ConnectionClosedError, ProtocolError)):
+        return f"The connection to {display} broke off mid-transfer."
     if isinstance(exc, NoCredentialsError):
-        return f"No credentials for {endpoint.display}."
+        return f"No credentials for {display}."
     if isinstance(exc, BotoCoreError):
-        return f"{endpoint.display}: {exc}"
-    return f"{endpoint.display}: {exc.__class__.__name__}: {exc}"
+        return f"The request to {where} failed: {exc}"
+    return f"The request to {where} failed: {exc or exc.__class__.__name__}"
+
+
+# An s5cmd (aws-sdk-go) error: "<Code>: <message> status code: 403, request id: ..., host id: ..."
+_S5CMD_CODE = re.compile(
+    r"^(?P<code>[A-Za-z][\w.]*): (?P<message>.*?)(?:\s+status code: (?P<status>\d+).*)?$", re.S
+)
+
+
+def describe_s5cmd_error(text: str, endpoint: EndpointConfig | None, bucket: str = "") -> str:
+    """The sentence for an error line of s5cmd, in the same words as `describe_error`."""
+    text = " ".join(str(text).split())
+    display = endpoint.display if endpoint is not None else "the S3 service"
+    lowered = text.lower()
+    if "caused by:" in lowered or lowered.startswith("requesterror"):
+        if "x509" in lowered or "certificate" in lowered:
+            return f"TLS verification failed for {display}: its certificate is not trusted."
+        if "eof" in lowered.rsplit(":", 1)[-1] or "unexpected eof" in lowered:
+            return f"The connection to {display} broke off mid-transfer."
+        return f"Cannot reach {display}: the connection failed{_connection_reason(text)}."
+    if "context canceled" in lowered:
+        return "Stopped before it finished (the run was cancelled)."
+    match = _S5CMD_CODE.match(text)
+    if match and match.group("code") not in ("RequestError", "SerializationError"):
+        code, message = match.group("code"), match.group("message")
+        if code in ("Forbidden", "NotFound", "BadRequest") and match.group("status"):
+            code = match.group("status")
+        return describe_code(code, message, endpoint, bucket)
+    return f"s5cmd: {text}"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import ProtocolError
 
 from transfers.engine.errors import TransferError
 from transfers.engine.locations import S3Location, describe_error
@@ -28,6 +29,14 @@ _PLAIN_ETAG = re.compile(r'^"?([0-9a-f]{32})"?$')
 
 class IntegrityError(Exception):
     """What was read does not match what the source says it holds."""
+
+
+class _ReadFailed(Exception):
+    """Reading the source stream failed (told apart from a failed write to the destination)."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class BufferBudget:
@@ -109,7 +118,12 @@ class Relay:
                     digest = self._single(body, size, target, headers)
                 else:
                     digest = self._multipart(body, size, part, target, headers)
-            except ClientError as exc:
+            except _ReadFailed as exc:
+                source = self.source
+                raise TransferError(
+                    "Reading failed: " + describe_error(exc.cause, source.endpoint, source.bucket)
+                ) from None
+            except (BotoCoreError, ClientError) as exc:
                 destination = self.destination
                 raise TransferError(
                     "Writing failed: "
@@ -199,7 +213,10 @@ def _read_exactly(body, size: int) -> bytearray:
     view, received = memoryview(buffer), 0
     try:
         while received < size:
-            chunk = body.read(min(size - received, 1 << 20))
+            try:
+                chunk = body.read(min(size - received, 1 << 20))
+            except (BotoCoreError, ProtocolError, OSError) as exc:
+                raise _ReadFailed(exc) from exc
             if not chunk:
                 raise IntegrityError(f"the source stream ended after {received} of {size} bytes")
             view[received : received + len(chunk)] = chunk

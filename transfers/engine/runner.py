@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
-from transfers.engine.listing import list_local, list_s3
-from transfers.engine.locations import LocalLocation, describe_error
+from transfers.engine.filters import split_wildcard_prefix
+from transfers.engine.listing import ObjectInfo, list_local, list_s3, local_md5
+from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
 from transfers.engine.manifest import Manifest
 from transfers.engine.parallel import for_each
 from transfers.engine.planning import Plan, PlanSummary, Route, build_plan, route_for
@@ -26,6 +27,7 @@ from transfers.engine.relay import BufferBudget, Relay
 from transfers.engine.s3ops import (
     abort_incomplete_uploads,
     delete_objects,
+    list_incomplete_uploads,
     server_side_copy,
 )
 from transfers.engine.s5cmd import S5cmdBatch, arguments_of, command_line, find_s5cmd
@@ -303,16 +305,21 @@ class _Run:
             self.copied.add(key)
             self.tracker.add(objects=1, bytes=plan.source[key].size)
 
+        endpoint = destination.endpoint if source.is_local else source.endpoint
+        # The bucket errors are about; a server-side copy touches two, so name none there.
+        bucket = {Route.UPLOAD: destination, Route.DOWNLOAD: source}.get(plan.route)
+        bucket = bucket.bucket if bucket is not None else ""
+
         def on_error(message: dict) -> bool:
             key = by_arguments.get(arguments_of(str(message.get("command", ""))) or "")
             if key is None:
                 return False
+            error = describe_s5cmd_error(str(message.get("error", "failed")), endpoint, bucket)
             with lock:
                 if key not in done:
-                    errors[key] = str(message.get("error", "failed"))
+                    errors[key] = error
             return True
 
-        endpoint = destination.endpoint if source.is_local else source.endpoint
         batch = S5cmdBatch(
             find_s5cmd(spec.runtime.s5cmd_path),
             endpoint,
@@ -327,10 +334,18 @@ class _Run:
         )
         outcome = batch.run(lines, on_success=on_success, on_error=on_error, cancel=self.cancel)
         self.command, self.exit_code = outcome.command, outcome.exit_code
-        self.notes += [f"s5cmd: {line}" for line in outcome.general_errors + outcome.noise]
+        general = [describe_s5cmd_error(line, endpoint, bucket) for line in outcome.general_errors]
+        general += [f"s5cmd: {line}" for line in outcome.noise]
+        self.notes += general
         if outcome.cancelled:
             return
-        unexplained = "; ".join(outcome.general_errors + outcome.noise)[:500]
+        # s5cmd can die (killed, out of memory) between an object landing and its success
+        # line: look at the destination before calling an unreported object failed.
+        for key in self._arrived_intact([k for k in keys if k not in done and k not in errors]):
+            done.add(key)
+            self.copied.add(key)
+            self.tracker.add(objects=1, bytes=plan.source[key].size)
+        unexplained = "; ".join(general)[:500]
         for key in keys:
             if key in done:
                 continue
@@ -340,6 +355,67 @@ class _Run:
                 + ")"
             )
             self.fail(key, "copy", error)
+
+    def _arrived_intact(self, keys: list[str]) -> set[str]:
+        """The keys whose object is at the destination as verification would accept it: same
+        size, same MD5 where both sides know it, and not the object the plan found there."""
+        if not keys:
+            return set()
+        destination, plan = self.spec.destination, self.plan
+        found: dict[str, ObjectInfo] = {}
+        lock = threading.Lock()
+
+        def look(key: str) -> None:
+            if destination.is_local:
+                target = safe_local_target(destination.path, key)
+                try:
+                    stat = os.stat(target) if target else None
+                except FileNotFoundError:
+                    stat = None
+                info = stat and ObjectInfo(size=stat.st_size, mtime=stat.st_mtime)
+                if info and plan.source[key].md5 and info.size == plan.source[key].size:
+                    info.etag = local_md5(target)
+            else:
+                try:
+                    head = self.clients["destination"].head_object(
+                        Bucket=destination.bucket, Key=destination.prefix + key
+                    )
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                        return
+                    raise
+                info = ObjectInfo(
+                    size=head["ContentLength"],
+                    etag=head.get("ETag", "").strip('"'),
+                    mtime=head["LastModified"].timestamp(),
+                )
+            if info:
+                with lock:
+                    found[key] = info
+
+        unknown = for_each(
+            keys,
+            look,
+            threads=8,
+            cancel=self.cancel,
+            describe=lambda exc: str(exc),
+            name="reconcile",
+        )
+        if unknown:
+            logger.info("could not look up %d unreported objects at the destination", len(unknown))
+        before = plan.destination or {}
+        intact = set()
+        for key, info in found.items():
+            wanted, old = plan.source[key], before.get(key)
+            if info.size != wanted.size:
+                continue
+            if wanted.md5 and info.md5 and wanted.md5 != info.md5:
+                continue
+            unchanged = old is not None and (old.mtime, old.size) == (info.mtime, info.size)
+            if unchanged and (destination.is_local or old.etag == info.etag):
+                continue  # what was there before the run, not what it copied
+            intact.add(key)
+        return intact
 
     def copy_server_side(self, keys: list[str]) -> None:
         if not keys:
@@ -405,9 +481,7 @@ class _Run:
     def _each(self, keys, work, *, threads: int, endpoint) -> None:
         def describe(exc: BaseException) -> str:
             if isinstance(exc, (BotoCoreError, ClientError)):
-                if endpoint is not None:
-                    return describe_error(exc, endpoint)
-                return f"{exc.__class__.__name__}: {exc}"
+                return describe_error(exc, endpoint)
             return str(exc) or exc.__class__.__name__
 
         failures = for_each(
@@ -446,6 +520,7 @@ class _Run:
             [destination.prefix + key for key in plan.to_delete],
             cancel=self.cancel,
             on_deleted=on_deleted,
+            endpoint=destination.endpoint,
         )
         for full_key, error in failures.items():
             self.fail(full_key[len(destination.prefix) :], "delete", error)
@@ -531,6 +606,10 @@ class _Run:
         # Per-object evidence decides, never s5cmd's exit status or stray output alone.
         if not self.failures:
             return Outcome.PARTIAL if self.unverified else Outcome.SUCCEEDED
+        if any(operation == "verify" for _key, operation in self.failures):
+            # A mismatch is found in what the run copied or left unchanged as up to date:
+            # the run did its work, and some of it did not verify.
+            return Outcome.PARTIAL
         tracker = self.tracker
         if tracker.objects_done == 0 and tracker.objects_deleted == 0:
             return Outcome.FAILED
@@ -593,4 +672,56 @@ class _Run:
             client.close()
 
 
-__all__ = ["Failure", "Outcome", "Result", "TransferError", "plan_transfer", "run_transfer"]
+def sweep_uploads(spec: TransferSpec) -> int:
+    """Abort incomplete multipart uploads at the destination whose key is one the source
+    holds: what a stopped run's requests still in flight created after its own abort passes.
+    Returns how many were aborted."""
+    spec = check_spec(spec)
+    source, destination = spec.source, spec.destination
+    if destination.is_local:
+        return 0
+    clients = clients_for(spec)
+    try:
+        uploads = list_incomplete_uploads(
+            clients["destination"], destination.bucket, destination.prefix
+        )
+        if not uploads:
+            return 0
+        if source.is_local:
+            ours = {
+                key
+                for key, _ in uploads
+                if os.path.isfile(safe_local_target(source.path, key) or "")
+            }
+        else:
+            base = source.prefix
+            if spec.options.source_wildcards:
+                base = split_wildcard_prefix(base)[0]
+            listing = list_s3(source, clients["source"], base=base, keep=lambda key: True)
+            ours = {key for key, _ in uploads if key in listing}
+        aborted = 0
+        for key, upload_id in uploads:
+            if key in ours:
+                clients["destination"].abort_multipart_upload(
+                    Bucket=destination.bucket, Key=destination.prefix + key, UploadId=upload_id
+                )
+                aborted += 1
+        return aborted
+    except (BotoCoreError, ClientError) as exc:
+        raise TransferError(
+            "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
+        ) from None
+    finally:
+        for client in clients.values():
+            client.close()
+
+
+__all__ = [
+    "Failure",
+    "Outcome",
+    "Result",
+    "TransferError",
+    "plan_transfer",
+    "run_transfer",
+    "sweep_uploads",
+]

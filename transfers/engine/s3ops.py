@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from transfers.engine.locations import EndpointConfig, describe_code, describe_error
 from transfers.engine.spec import COPY_OBJECT_LIMIT, MiB
 
 MAX_PARTS = 10_000
@@ -130,6 +131,17 @@ def abort_incomplete_uploads(client, bucket: str, prefix: str, keys: Iterable[st
     return aborted
 
 
+def list_incomplete_uploads(client, bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key relative to `prefix`, upload id) of every incomplete multipart upload under it."""
+    found = []
+    paginator = client.get_paginator("list_multipart_uploads")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for upload in page.get("Uploads", ()):
+            if upload["Key"].startswith(prefix):
+                found.append((upload["Key"][len(prefix) :], upload["UploadId"]))
+    return found
+
+
 def delete_objects(
     client,
     bucket: str,
@@ -137,6 +149,7 @@ def delete_objects(
     *,
     cancel: threading.Event,
     on_deleted: Callable[[list[str]], None],
+    endpoint: EndpointConfig | None = None,
 ) -> dict[str, str]:
     """Delete in batches of 1,000 (DeleteObjects); `on_deleted` gets each batch's deleted keys.
     Returns key -> error for what failed."""
@@ -151,10 +164,10 @@ def delete_objects(
                 Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
             )
         except (BotoCoreError, ClientError) as exc:
-            failures.update(dict.fromkeys(batch, str(exc)))
+            failures.update(dict.fromkeys(batch, describe_error(exc, endpoint, bucket)))
             continue
         errors = {
-            e["Key"]: f"{e.get('Code', '')}: {e.get('Message', '')}"
+            e["Key"]: describe_code(e.get("Code", ""), e.get("Message", ""), endpoint, bucket)
             for e in response.get("Errors", ())
         }
         failures.update(errors)

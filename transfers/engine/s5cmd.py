@@ -216,6 +216,9 @@ class S5cmdBatch:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # Nothing of the group may outlive the stop and write after the abort passes.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _load_prctl():

@@ -23,6 +23,11 @@ MAX_PATTERNS = 100
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 _IPV4_LIKE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+# AWS S3's bucket naming rules reserve these for its own names (punycode host labels, internal
+# buckets, documentation examples, access point and directory/table bucket aliases); AWS refuses
+# such a bucket, and on other S3 services the name would mean something else once moved to AWS.
+RESERVED_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+RESERVED_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 # Cloud instance-metadata services: never a storage endpoint, always a credential leak.
 METADATA_HOSTS = frozenset(
@@ -56,6 +61,10 @@ def validate_bucket(name: str) -> str:
         )
     if _IPV4_LIKE.match(name):
         raise InvalidValue("A bucket name cannot look like an IP address.")
+    if prefix := next((p for p in RESERVED_BUCKET_PREFIXES if name.startswith(p)), None):
+        raise InvalidValue(f"A bucket name cannot start with '{prefix}': S3 reserves it.")
+    if suffix := next((s for s in RESERVED_BUCKET_SUFFIXES if name.endswith(s)), None):
+        raise InvalidValue(f"A bucket name cannot end with '{suffix}': S3 reserves it.")
     return name
 
 

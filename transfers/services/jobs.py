@@ -94,6 +94,16 @@ def start_job(
         job.replayed = True
         return job
     with transaction.atomic():
+        # Runs of one profile take turns from here to commit. A client retrying a request with
+        # the same key while the first is still being served then waits for it, finds its job
+        # and replays it, instead of seeing the profile busy with that very job (409). SQLite
+        # has no row locks, but its IMMEDIATE transactions already take turns. No ordering: the
+        # default one joins the team, whose row would be locked too.
+        profile_row = SyncProfile.objects.filter(pk=profile.pk).order_by().values("pk")
+        list(profile_row.select_for_update(no_key=True))
+        if key and (job := existing()) is not None:
+            job.replayed = True
+            return job
         try:
             job = _create(
                 team_id=profile.team_id,
@@ -124,7 +134,11 @@ def start_job(
 
 def cancel_job(job: Job, *, actor, request=None) -> Job:
     """A job that has not started (or waits for approval) is cancelled at once; a running one
-    is asked to stop, and its worker stops s5cmd, aborts its uploads and marks it cancelled."""
+    is asked to stop, and its worker stops s5cmd, aborts its uploads and marks it cancelled.
+
+    Returning means the job ends `cancelled`: the worker's final write (execution.finish)
+    locks the row too and honours a request that came first, even once the engine is done.
+    A job whose outcome is already stored raises JobStateError naming that outcome."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.state in Job.FINISHED_STATES:

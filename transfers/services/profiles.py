@@ -145,7 +145,11 @@ def _check_overlap(profile: SyncProfile, kinds: dict, errors: Errors) -> None:
         profile.destination_endpoint_id,
         profile.destination_bucket,
     )
-    source = split_wildcard_prefix(profile.source_prefix)[0]
+    # Literal unless the profile asks for wildcards, exactly as the engine lists and copies
+    # (s5cmd runs with --raw): 'star*/' is then a folder of that name, beside 'star-out/'.
+    source = profile.source_prefix
+    if profile.source_wildcards:
+        source = split_wildcard_prefix(source)[0]
     target = profile.destination_prefix
     if same_bucket and (source.startswith(target) or target.startswith(source)):
         errors.add(

@@ -79,3 +79,9 @@ def percent(value: float | None) -> str:
     if value < 10:
         return f"{math.floor(value * 10) / 10:g} %"
     return f"{math.floor(value)} %"
+
+
+@register.filter
+def fields_with_errors(form) -> list:
+    """The bound fields of `form` that have errors, in the form's order (for the summary)."""
+    return [form[name] for name in form.fields if name in form.errors]

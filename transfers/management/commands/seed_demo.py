@@ -21,13 +21,18 @@ from django.db import transaction
 
 from accounts.access import Role
 from accounts.models import Membership, Team, User
+from accounts.services import add_member, create_team, create_user, update_user
+from transfers.demo import (
+    ARCHIVE_BUCKET,
+    DEMO_ACCESS_KEY,
+    DEMO_PROFILE_NAME,
+    DEMO_SECRET_KEY,
+    DEMO_TEAM_NAME,
+    DEMO_USERNAME,
+    SOURCE_BUCKET,
+)
 from transfers.models import Endpoint, SyncProfile
-
-DEMO_USERNAME = "admin"
-DEMO_ACCESS_KEY = "demo"
-DEMO_SECRET_KEY = "demo-sandbox-secret"  # noqa: S105 - the sandbox server accepts any key
-SOURCE_BUCKET = "demo-source"
-ARCHIVE_BUCKET = "demo-archive"
+from transfers.services import create_endpoint, create_profile, update_endpoint
 
 
 def sample_objects() -> dict[str, dict[str, bytes]]:
@@ -79,25 +84,31 @@ class Command(BaseCommand):
     def handle(self, *args, s3_url: str, login_file: str, **options) -> None:
         if not s3_url:
             raise CommandError("Give the sandbox S3 server with --s3-url or SANDBOX_S3_URL.")
+        # Through the services, as a person would do it, so the audit trail starts with the
+        # demo's own creation. A second run finds everything and changes nothing.
         with transaction.atomic():
-            team, _ = Team.objects.get_or_create(slug="demo", defaults={"name": "Demo team"})
             admin, password = self._admin()
-            Membership.objects.get_or_create(user=admin, team=team, defaults={"role": Role.ADMIN})
-            endpoint = self._endpoint(team, s3_url)
-            profile, created = SyncProfile.objects.get_or_create(
-                team=team,
-                name="Demo: source to archive",
-                defaults={
-                    "description": "Keeps a copy of the demo source bucket in the archive bucket.",
-                    "source_endpoint": endpoint,
-                    "source_bucket": SOURCE_BUCKET,
-                    "destination_endpoint": endpoint,
-                    "destination_bucket": ARCHIVE_BUCKET,
-                    "destination_prefix": "mirror/",
-                    "mode": SyncProfile.Mode.SYNC,
-                    "created_by": admin,
-                },
+            team = Team.objects.filter(slug="demo").first() or create_team(
+                name=DEMO_TEAM_NAME, slug="demo", actor=admin
             )
+            if not Membership.objects.filter(user=admin, team=team).exists():
+                add_member(team, admin, Role.ADMIN, actor=admin)
+            endpoint = self._endpoint(team, s3_url, admin)
+            profile = SyncProfile.objects.filter(team=team, name=DEMO_PROFILE_NAME).first()
+            created = profile is None
+            if created:
+                profile = create_profile(
+                    team,
+                    actor=admin,
+                    name=DEMO_PROFILE_NAME,
+                    description="Keeps a copy of the demo source bucket in the archive bucket.",
+                    source_endpoint=endpoint,
+                    source_bucket=SOURCE_BUCKET,
+                    destination_endpoint=endpoint,
+                    destination_bucket=ARCHIVE_BUCKET,
+                    destination_prefix="mirror/",
+                    mode=SyncProfile.Mode.SYNC,
+                )
         uploaded = self._upload(endpoint)
         if password:
             path = Path(login_file)
@@ -117,14 +128,16 @@ class Command(BaseCommand):
         if admin is not None:
             return admin, None
         password = secrets.token_urlsafe(12)
-        admin = User.objects.create_superuser(DEMO_USERNAME, "admin@example.com", password)
+        admin = create_user(DEMO_USERNAME, email="admin@example.com", password=password)
+        admin = update_user(admin, actor=admin, is_staff=True, is_superuser=True)
         return admin, password
 
-    def _endpoint(self, team: Team, s3_url: str) -> Endpoint:
+    def _endpoint(self, team: Team, s3_url: str, admin: User) -> Endpoint:
         endpoint = Endpoint.objects.filter(team=team, name="Sandbox S3").first()
         if endpoint is None:
-            return Endpoint.objects.create(
-                team=team,
+            return create_endpoint(
+                team,
+                actor=admin,
                 name="Sandbox S3",
                 url=s3_url,
                 region="us-east-1",
@@ -133,8 +146,7 @@ class Command(BaseCommand):
                 secret_access_key=DEMO_SECRET_KEY,
             )
         if endpoint.url != s3_url:  # the sandbox may come up on another port
-            endpoint.url = s3_url
-            endpoint.save(update_fields=["url", "updated_at"])
+            endpoint = update_endpoint(endpoint, actor=admin, url=s3_url)
         return endpoint
 
     def _upload(self, endpoint: Endpoint) -> int:
