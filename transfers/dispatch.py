@@ -35,6 +35,8 @@ REDIS_TIMEOUT_SECONDS = 2
 _BATCH = 500
 
 broker_outage = OutageLog(logger, "the job queue (Redis broker)")
+# What a publish raises when the broker cannot be reached (kombu wraps most in the first).
+BROKER_ERRORS = (OperationalError, redis.RedisError, OSError)
 
 
 @functools.cache
@@ -60,7 +62,7 @@ def dispatch(job_id: int) -> bool:
 
     try:
         run_job.apply_async((job_id,), queue=settings.TRANSFER_QUEUE)
-    except (OperationalError, redis.RedisError, OSError) as exc:
+    except BROKER_ERRORS as exc:
         broker_outage.failed(exc, f"job {job_id} stays queued until it is back")
         return False
     broker_outage.succeeded()

@@ -290,7 +290,12 @@ def _schedule_late_sweeps(job_id: int) -> None:
 
     delay = settings.TRANSFER_LATE_SWEEP_SECONDS
     for countdown in (delay, 10 * delay):
-        sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
+        try:
+            sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
+        except dispatch.BROKER_ERRORS as exc:
+            # The outcome is stored already; a failure here must not fail the task after it.
+            dispatch.broker_outage.failed(exc, f"job {job_id}'s late upload sweeps are skipped")
+            return
 
 
 def sweep_abandoned_uploads(job_id: int) -> int:

@@ -5,14 +5,18 @@ server recovers on its own, without a restart."""
 from __future__ import annotations
 
 import json
+import logging
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
 import pytest
+from django.utils import timezone
 
 from accounts.services import create_api_token
+from syncportal.logging import OutageLog
 from tests.support import (
     enrol_totp,
     free_port,
@@ -22,7 +26,8 @@ from tests.support import (
     wait_until,
 )
 from tests.transfers.support import put_objects, s3_keys, wait_for_job
-from transfers import services
+from transfers import dispatch, services
+from transfers.execution import reap_expired_leases
 from transfers.models import Job
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -161,3 +166,50 @@ def test_runs_started_while_redis_is_down_are_queued_and_run_once_it_is_back(
         beat.stop()
         worker.stop()
         web.stop()
+
+
+def test_the_reaper_ends_a_dead_workers_job_while_redis_is_down(
+    own_redis, monkeypatch, caplog, team
+):
+    """Its outcome is stored; the late upload sweeps it cannot schedule are logged, and do not
+    fail the reaper after the commit."""
+    monkeypatch.setattr(
+        dispatch, "broker_outage", OutageLog(dispatch.logger, "the job queue (Redis broker)")
+    )
+    now = timezone.now()
+    job = Job.objects.create(
+        team=team,
+        profile_name="p",
+        state=Job.State.RUNNING,
+        attempts=1,
+        lease_owner="dead-worker",
+        lease_expires_at=now - timedelta(seconds=1),
+        started_at=now - timedelta(minutes=1),
+        cancel_requested_at=now,
+    )
+    own_redis.stop()
+
+    with caplog.at_level(logging.WARNING, logger="transfers.dispatch"):
+        assert reap_expired_leases() == [job.pk]
+
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLED
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "transfers.dispatch"]
+    assert warning.startswith("the job queue (Redis broker) is unavailable (")
+    assert warning.endswith(f"job {job.pk}'s late upload sweeps are skipped")
+
+
+def test_a_notification_that_cannot_be_queued_waits_for_the_resume(own_redis, monkeypatch, caplog):
+    """Queued after the commit of a job's outcome: it must not fail the task that stored it."""
+    from transfers import notifications
+
+    monkeypatch.setattr(
+        dispatch, "broker_outage", OutageLog(dispatch.logger, "the job queue (Redis broker)")
+    )
+    own_redis.stop()
+
+    with caplog.at_level(logging.WARNING, logger="transfers.dispatch"):
+        notifications.enqueue(4321, 2)
+
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "transfers.dispatch"]
+    assert warning.endswith("; notification delivery 4321 waits")
