@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+import threading
+import time
+from collections.abc import Callable
 
 import pythonjsonlogger.json
 from django.core.signals import request_finished
@@ -72,3 +75,69 @@ class JsonFormatter(pythonjsonlogger.json.JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+class OutageLog:
+    """Logs the failures of something the process keeps retrying (Redis, the broker) as one
+    outage: a warning when it starts, a reminder at most every `remind_every` seconds while it
+    lasts, and a line when it works again; no traceback per attempt. Thread-safe."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        *,
+        remind_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.logger, self.what, self.remind_every, self.clock = logger, what, remind_every, clock
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._reminded = 0.0
+        self._failures = 0
+
+    @property
+    def down(self) -> bool:
+        return self._since is not None
+
+    def failed(self, exc: BaseException, consequence: str = "") -> None:
+        then = f"; {consequence}" if consequence else ""
+        with self._lock:
+            now = self.clock()
+            self._failures += 1
+            if self._since is None:
+                self._since = self._reminded = now
+                self.logger.warning(
+                    "%s is unavailable (%s)%s", self.what, _describe(exc), then, stacklevel=2
+                )
+            elif now - self._reminded >= self.remind_every:
+                self._reminded = now
+                self.logger.warning(
+                    "%s is still unavailable after %.0f s, %s failed attempts (%s)%s",
+                    self.what,
+                    now - self._since,
+                    self._failures,
+                    _describe(exc),
+                    then,
+                    stacklevel=2,
+                )
+
+    def succeeded(self) -> None:
+        if self._since is None:  # the usual case, without taking the lock
+            return
+        with self._lock:
+            if self._since is None:
+                return
+            self.logger.info(
+                "%s works again, after %.0f s and %s failed attempts",
+                self.what,
+                self.clock() - self._since,
+                self._failures,
+                stacklevel=2,
+            )
+            self._since, self._failures = None, 0
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -29,6 +29,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from syncportal.logging import OutageLog
+
 DURATION_BUCKETS = (10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600)
 THROUGHPUT_WINDOW = timedelta(seconds=15)
 WORKER_HEARTBEATS_KEY = "syncportal:worker-heartbeats"
@@ -55,6 +57,7 @@ def queue_names() -> list[str]:
 def start_worker_heartbeat(worker: str, interval: float = HEARTBEAT_INTERVAL_SECONDS) -> None:
     """Record in Redis, every `interval` seconds, that this worker process is alive."""
     stop = threading.Event()
+    outage = OutageLog(logger, "the worker heartbeat's Redis")
 
     def beat() -> None:
         while True:
@@ -64,8 +67,10 @@ def start_worker_heartbeat(worker: str, interval: float = HEARTBEAT_INTERVAL_SEC
                     client.hset(WORKER_HEARTBEATS_KEY, worker, f"{time.time():.3f}")
                 finally:
                     client.close()
-            except Exception:  # a missed beat is what the metric is for
-                logger.warning("worker heartbeat could not reach Redis")
+            except Exception as exc:  # a missed beat is what the metric is for
+                outage.failed(exc, "the worker looks gone to /metrics meanwhile")
+            else:
+                outage.succeeded()
             if stop.wait(interval):
                 return
 

@@ -128,7 +128,13 @@ REDIS_URL = env.url(
 )
 
 
-CHANNEL_LAYER_READ_TIMEOUT = 30  # seconds; see CHANNEL_LAYERS
+# Bounded waits on Redis everywhere: when it is down or unreachable, a request or a job's
+# progress fails within seconds (and is retried later) instead of hanging. The read timeout
+# stays above the channel layer's blocking reads: a socket's consumer waits for its next message
+# in a BZPOPMIN of 5 s (channels_redis), repeated while the socket is idle, and a read timeout
+# at or under 5 s (redis-py 8's default) would give up first and kill the consumer. So only a
+# dead connection times out.
+REDIS_SOCKET_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 10}
 
 
 def redis_settings(url: str) -> dict:
@@ -136,23 +142,11 @@ def redis_settings(url: str) -> dict:
     return {
         "REDIS_URL": url,
         "CELERY_BROKER_URL": url,
-        "CELERY_RESULT_BACKEND": url,
         "CHANNEL_LAYERS": {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
-                    "hosts": [
-                        {
-                            "address": url,
-                            # A socket's consumer waits for its next message in a blocking
-                            # BZPOPMIN of 5 s (channels_redis), repeated while the socket is
-                            # idle. redis-py's default read timeout is also 5 s: it would give
-                            # up first and kill the consumer. Longer than the block, and still
-                            # finite so that a Redis gone silent is noticed.
-                            "socket_timeout": CHANNEL_LAYER_READ_TIMEOUT,
-                            "socket_connect_timeout": 5,
-                        }
-                    ],
+                    "hosts": [{"address": url, **REDIS_SOCKET_TIMEOUTS}],
                     "prefix": "syncportal:channels:",
                 },
             }
@@ -162,6 +156,7 @@ def redis_settings(url: str) -> dict:
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
                 "LOCATION": url,
                 "KEY_PREFIX": "syncportal",
+                "OPTIONS": dict(REDIS_SOCKET_TIMEOUTS),
             }
         },
     }
@@ -175,14 +170,36 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_TRACK_STARTED = True
+# No result backend: outcomes live in PostgreSQL and nothing waits on a task's result. With
+# one, every publish from the web also subscribed to a result channel in Redis, which made a
+# request hang ~20 s when Redis was down and left the process unable to publish until it was
+# restarted ("The Celery application must be restarted").
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A transfer may run for hours: the broker must not hand the message to another worker
-# while the first still holds it (acks_late). Jobs have their own lease, see transfers.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
+# A worker never gives up on a lost broker (by default it exits after 100 attempts, ~45 min,
+# stopping the jobs it runs): jobs keep running meanwhile, they need the database, not Redis.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Bounded waits on Redis, so that a request that queues a job answers within a few seconds
+# when Redis is down or unreachable (the job then waits in the database, see
+# transfers.dispatch): 2 s to connect, one retry of a failed publish.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0.2,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # A transfer may run for hours: the broker must not hand the message to another worker
+    # while the first still holds it (acks_late). Jobs have their own lease, see transfers.
+    "visibility_timeout": 12 * 3600,
+    "socket_connect_timeout": 2,
+    # Above the workers' BRPOP wait (1 s), so only a dead connection times out.
+    "socket_timeout": 10,
+    "socket_keepalive": True,
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Schedules live in the database (django-celery-beat): profiles' cron schedules are rows that
 # beat picks up without a restart, and beat keeps no state on its own disk.
@@ -385,6 +402,10 @@ TRANSFER_QUEUE = env.str("TRANSFER_QUEUE", "celery")
 TRANSFER_LEASE_SECONDS = env.int("TRANSFER_LEASE_SECONDS", 60, min=5)
 TRANSFER_MAX_ATTEMPTS = env.int("TRANSFER_MAX_ATTEMPTS", 2, min=1, max=10)
 TRANSFER_REAPER_INTERVAL = env.int("TRANSFER_REAPER_INTERVAL", 30, min=1)
+# The reaper also dispatches again a queued job whose broker message may be lost: at once if
+# the broker's Redis has no record of its dispatch (emptied by a restart or a failover, or down
+# when the job was queued), and after this long unclaimed in any case.
+TRANSFER_REDISPATCH_SECONDS = env.int("TRANSFER_REDISPATCH_SECONDS", 1800, min=10)
 # Seconds s5cmd gets to exit after SIGTERM (cancel) before SIGKILL.
 TRANSFER_KILL_GRACE_SECONDS = env.int("TRANSFER_KILL_GRACE_SECONDS", 10, min=1)
 # After a cancel, the run's incomplete uploads are looked for again this many seconds after it

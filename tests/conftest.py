@@ -65,7 +65,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from syncportal.celery import app
 
     app.conf.broker_url = url
-    app.conf.result_backend = url
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -254,6 +253,25 @@ def web_server(process_env, tmp_path_factory) -> WebServer:
 @pytest.fixture(scope="session")
 def live_server_url(web_server) -> str:
     return web_server.url
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """A Redis of the test's own (`tests.support.RedisServer`) that it may stop and start
+    again; during the test this process's settings and Celery app use it. Child processes get
+    it with `REDIS_URL=own_redis.url`."""
+    from syncportal.celery import app
+    from syncportal.settings import redis_settings
+    from tests.support import RedisServer, use_broker
+
+    previous = app.conf.broker_url
+    server = RedisServer(tmp_path)
+    for name, value in redis_settings(server.url).items():
+        setattr(settings, name, value)
+    use_broker(server.url)
+    yield server
+    use_broker(previous)
+    server.stop()
 
 
 # --- S3 on loopback ---------------------------------------------------------------------------

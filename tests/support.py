@@ -77,6 +77,20 @@ class ChildProcess:
         self.log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_output(
+        self, text: str, what: str, timeout: float = 30.0, *, after: int = 0
+    ) -> str:
+        """Wait until `text` appears in the output past offset `after`; returns the output.
+        (Celery keeps no task results: tests read what a worker did from its log.)"""
+
+        def seen():
+            if not self.alive():
+                raise AssertionError(f"{what}: the process died:\n{self.output()[-3000:]}")
+            output = self.output()
+            return output if text in output[after:] else None
+
+        return wait_until(seen, what, timeout=timeout)
+
     def stop(self, grace: float = 10.0) -> None:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
@@ -87,6 +101,54 @@ class ChildProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self.log.close()
+
+
+class RedisServer:
+    """A redis-server of a test's own, without persistence, that the test stops and starts
+    again (empty, as after a restart or a failover that lost its data)."""
+
+    def __init__(self, log_dir: Path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_dir = log_dir
+        self.starts = 0
+        self.process: ChildProcess | None = None
+        self.start()
+
+    def start(self) -> None:
+        from syncportal.devstack import redis_server_binary
+
+        self.starts += 1
+        argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no"]
+        log = self.log_dir / f"redis-{self.starts}.log"
+        self.process = ChildProcess(argv, dict(os.environ), log)
+        wait_until(lambda: tcp_open(self.port), "the test's Redis to start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+        wait_until(lambda: not tcp_open(self.port), "the test's Redis to stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at another broker. The app's pools are looked up again
+    (kombu keeps one per broker URL, reused when the test points back)."""
+    from syncportal.celery import app
+
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def child_env(**extra: str) -> dict[str, str]:

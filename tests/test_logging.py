@@ -107,3 +107,36 @@ def test_a_workers_lines_about_a_job_carry_its_id(team, s3, celery_worker):
     messages = {record["message"].split(" by ")[0]: record for record in records}
     assert f"job {job.pk}: claimed" in messages and f"job {job.pk}: succeeded" in messages
     assert {record["job_id"] for record in records} == {str(job.pk)}
+
+
+def test_an_outage_is_logged_once_then_reminded_each_minute_and_its_end(caplog):
+    from syncportal.logging import OutageLog
+
+    now = [1000.0]
+    outage = OutageLog(logging.getLogger("tests.outage"), "the queue", clock=lambda: now[0])
+    error = ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    with caplog.at_level(logging.INFO, logger="tests.outage"):
+        outage.succeeded()  # nothing to say while it works
+        for _ in range(60):  # a failure a second for a minute
+            outage.failed(error, "jobs wait")
+            now[0] += 1
+        outage.failed(error, "jobs wait")  # a minute after the first: the reminder
+        now[0] += 30
+        outage.failed(error, "jobs wait")  # half a minute after the reminder: nothing
+        outage.succeeded()
+        outage.succeeded()
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "the queue is unavailable (ConnectionError: Error 111 connecting to "
+            "127.0.0.1:6379. Connection refused.); jobs wait",
+        ),
+        (
+            "WARNING",
+            "the queue is still unavailable after 60 s, 61 failed attempts (ConnectionError: "
+            "Error 111 connecting to 127.0.0.1:6379. Connection refused.); jobs wait",
+        ),
+        ("INFO", "the queue works again, after 90 s and 62 failed attempts"),
+    ]
+    assert not any(r.exc_info for r in caplog.records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.request
+import uuid
 
 import pytest
 
@@ -51,7 +52,9 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.mark.worker
 def test_a_task_round_trips_through_the_broker(celery_worker):
-    assert ping.delay("hello over redis").get(timeout=30) == "hello over redis"
+    payload = f"hello over redis {uuid.uuid4().hex}"
+    ping.delay(payload)
+    celery_worker.wait_for_output(payload, "the worker to run the task and log its return")
 
 
 def test_a_signed_in_user_sees_the_dashboard(client, owner, team):

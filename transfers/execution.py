@@ -29,7 +29,7 @@ from django.utils import timezone
 from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
-from transfers import notifications, prediction
+from transfers import dispatch, notifications, prediction
 from transfers.engine import EngineError, Outcome, Result, run_transfer, sweep_uploads
 from transfers.errors import Unavailable
 from transfers.manifests import Built
@@ -68,7 +68,10 @@ def claim(job_id: int, owner: str) -> Job | None:
         attempts=F("attempts") + 1,
         started_at=Coalesce("started_at", now),
     )
-    return Job.objects.select_related("team").get(pk=job_id) if claimed else None
+    if not claimed:
+        return None
+    dispatch.forget(job_id)
+    return Job.objects.select_related("team").get(pk=job_id)
 
 
 class LeaseKeeper(threading.Thread):
@@ -287,7 +290,12 @@ def _schedule_late_sweeps(job_id: int) -> None:
 
     delay = settings.TRANSFER_LATE_SWEEP_SECONDS
     for countdown in (delay, 10 * delay):
-        sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
+        try:
+            sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
+        except dispatch.BROKER_ERRORS as exc:
+            # The outcome is stored already; a failure here must not fail the task after it.
+            dispatch.broker_outage.failed(exc, f"job {job_id}'s late upload sweeps are skipped")
+            return
 
 
 def sweep_abandoned_uploads(job_id: int) -> int:

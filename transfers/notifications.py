@@ -127,9 +127,15 @@ def absolute_url(path: str) -> str | None:
 
 
 def enqueue(delivery_id: int, attempt: int) -> None:
+    from transfers import dispatch
     from transfers.tasks import deliver_notification
 
-    deliver_notification.apply_async((delivery_id, attempt))
+    try:
+        deliver_notification.apply_async((delivery_id, attempt))
+    except dispatch.BROKER_ERRORS as exc:
+        # Runs after the commit that stored the delivery (often a job's outcome): it must not
+        # fail what called it. resume_stuck_deliveries sends it once the broker is back.
+        dispatch.broker_outage.failed(exc, f"notification delivery {delivery_id} waits")
 
 
 def resume_stuck_deliveries(now=None) -> list[int]:

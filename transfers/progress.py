@@ -59,9 +59,15 @@ def team_group(team_id: int) -> str:
     return f"team.{team_id}"
 
 
+# Live updates are a convenience, the database is the truth: while Redis is down jobs go on
+# and this process logs the outage once (then a reminder a minute), not each failed message.
+channel_outage = log_context.OutageLog(logger, "live updates (Redis channel layer)")
+_REDIS_ERRORS = (redis.RedisError, OSError)
+
+
 @functools.cache
 def _redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return redis.Redis.from_url(url, **settings.REDIS_SOCKET_TIMEOUTS)
 
 
 def _seq_key(job_id: int) -> str:
@@ -150,8 +156,12 @@ def broadcast_job(job: Job) -> None:
     is a convenience, the database is the truth."""
     try:
         async_to_sync(_send)(get_channel_layer(), message_for_job(job))
+    except _REDIS_ERRORS as exc:
+        channel_outage.failed(exc, "sockets miss job changes meanwhile, the jobs go on")
     except Exception:
         logger.exception("could not broadcast job %s", job.pk)
+    else:
+        channel_outage.succeeded()
 
 
 def _counters(progress: Progress) -> dict[str, Any]:
@@ -245,6 +255,14 @@ class ProgressPublisher:
         if state != self._state or now - self._last_sample >= SAMPLE_INTERVAL:
             self._store(progress, state)
             self._last_sample, self._state = now, state
+        try:
+            self._broadcast(progress, state, loop, layer)
+        except _REDIS_ERRORS as exc:
+            channel_outage.failed(exc, "live progress is not sent meanwhile, the jobs go on")
+        else:
+            channel_outage.succeeded()
+
+    def _broadcast(self, progress: Progress, state: str | None, loop, layer) -> None:
         payload = message(
             job_id=self.job_id,
             team_id=self.team_id,

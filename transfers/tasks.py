@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from transfers import execution, freshness, notifications, retention
+from transfers import dispatch, execution, freshness, notifications, retention
 from transfers.models import SkippedRun
 from transfers.services import schedules
 
@@ -21,9 +21,13 @@ def run_job(job_id: int) -> str:
 
 
 @shared_task(name="transfers.reap_jobs")
-def reap_jobs() -> list[int]:
-    """Periodic (beat): re-queue or fail the jobs of workers whose lease expired."""
-    return execution.reap_expired_leases()
+def reap_jobs() -> dict[str, list[int]]:
+    """Periodic (beat): re-queue or fail the jobs of workers whose lease expired, and dispatch
+    again the queued jobs whose broker message may be lost."""
+    return {
+        "reaped": execution.reap_expired_leases(),
+        "redispatched": dispatch.redispatch_lost(),
+    }
 
 
 @shared_task(name="transfers.sweep_uploads")

@@ -241,3 +241,60 @@ def run_here(monkeypatch, job, *, on_progress=None, after_engine=None, after_fin
     monkeypatch.setattr(execution, "run_transfer", run_transfer)
     monkeypatch.setattr(execution, "finish", finish)
     return execution.run_job(job.pk)
+
+
+class GatedProxy:
+    """A TCP proxy on loopback in front of a server, whose traffic the test holds and lets go:
+    while held, bytes wait in the proxy both ways, so a transfer through it stays in flight for
+    as long as the test wants, however little data it moves."""
+
+    def __init__(self, target_port: int):
+        import socket
+        import threading
+
+        self.target_port = target_port
+        self.gate = threading.Event()
+        self.gate.set()
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._sockets: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def close(self) -> None:
+        self.release()
+        for sock in [self._listener, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            self._sockets += [client, server]
+            self.connections += 1
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst) -> None:
+        import socket
+
+        try:
+            while data := src.recv(65536):
+                self.gate.wait()
+                dst.sendall(data)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass

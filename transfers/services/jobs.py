@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import audit
+from transfers.dispatch import dispatch
 from transfers.errors import JobStateError, ProfileBusy
 from transfers.models import Job, SyncProfile
 from transfers.progress import broadcast_job
@@ -19,15 +19,21 @@ from transfers.specs import snapshot_options
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 
-def enqueue(job_id: int) -> None:
-    from transfers.tasks import run_job
-
-    run_job.apply_async((job_id,), queue=settings.TRANSFER_QUEUE)
+def enqueue(job_id: int) -> bool:
+    """Wake a worker for the job; False if the broker is down. The job then simply stays queued
+    (the request that queued it still succeeds) and the reaper dispatches it once the broker
+    is back: see transfers.dispatch."""
+    return dispatch(job_id)
 
 
 def _after_commit(job: Job, *, run: bool) -> None:
     if run:
-        transaction.on_commit(lambda: enqueue(job.pk))
+
+        def send() -> None:
+            # For pages to tell the user why the job does not start yet.
+            job.dispatched = enqueue(job.pk)
+
+        transaction.on_commit(send)
     transaction.on_commit(lambda: broadcast_job(job))
 
 

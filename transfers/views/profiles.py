@@ -171,11 +171,20 @@ def profile_run(request: HttpRequest, pk: int) -> HttpResponse:
     return act(
         request,
         lambda: services.start_job(profile, actor=request.user, request=request),
-        done=lambda job: (f"Job #{job.pk} of {profile} queued.", job.get_absolute_url()),
+        done=lambda job: (_queued(job, profile), job.get_absolute_url()),
         # The list's buttons come back to the list when the run is refused (e.g. busy).
         fallback=reverse("profile_list")
         if request.POST.get("from") == "list"
         else profile.get_absolute_url(),
+    )
+
+
+def _queued(job, profile: SyncProfile) -> str:
+    if getattr(job, "dispatched", True):
+        return f"Job #{job.pk} of {profile} queued."
+    return (
+        f"Job #{job.pk} of {profile} queued. The job queue is unavailable right now: the job "
+        "starts by itself once it is back."
     )
 
 

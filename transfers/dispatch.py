@@ -1,0 +1,118 @@
+"""Handing queued jobs to the workers through the broker, without depending on it keeping them.
+
+PostgreSQL says which jobs are queued; a broker message only wakes a worker up. The message
+can be lost: Redis restarted without persistence or failed over, or was down when the job
+was queued. So each dispatch also leaves a record next to the messages, in the broker's
+Redis, which goes wherever they go; the reaper (beat) dispatches again every queued job that
+has been waiting a while with no such record, and, whatever the record says, every job still
+unclaimed `TRANSFER_REDISPATCH_SECONDS` after its last dispatch. A duplicate message is
+harmless: the claim is one conditional UPDATE (queued -> planning), so only one message runs
+a job, and the others find it no longer queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from syncportal.logging import OutageLog
+
+logger = logging.getLogger(__name__)
+
+# A job queued this recently may still have its dispatch under way (the commit that queued
+# it, then the publish, then the record): leave it to that dispatch.
+DISPATCH_GRACE_SECONDS = 5
+# Bounds every call to the broker's Redis from here; the web answers within a few seconds
+# even when Redis does not.
+REDIS_TIMEOUT_SECONDS = 2
+_BATCH = 500
+
+broker_outage = OutageLog(logger, "the job queue (Redis broker)")
+# What a publish raises when the broker cannot be reached (kombu wraps most in the first).
+BROKER_ERRORS = (OperationalError, redis.RedisError, OSError)
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
+def _client() -> redis.Redis:
+    return _redis(settings.CELERY_BROKER_URL)
+
+
+def record_key(job_id: int) -> str:
+    return f"syncportal:dispatched:{job_id}"
+
+
+def dispatch(job_id: int) -> bool:
+    """Send the job's task to the workers and record that it was sent. When the broker cannot
+    be reached, log it (once per outage) and return False: the job stays queued and the reaper
+    dispatches it again once the broker is back."""
+    from transfers.tasks import run_job
+
+    try:
+        run_job.apply_async((job_id,), queue=settings.TRANSFER_QUEUE)
+    except BROKER_ERRORS as exc:
+        broker_outage.failed(exc, f"job {job_id} stays queued until it is back")
+        return False
+    broker_outage.succeeded()
+    # Without the record the reaper sends a second message, which does nothing.
+    with contextlib.suppress(redis.RedisError):
+        _client().set(
+            record_key(job_id),
+            timezone.now().isoformat(),
+            ex=settings.TRANSFER_REDISPATCH_SECONDS,
+        )
+    return True
+
+
+def forget(job_id: int) -> None:
+    """The job was claimed: its record has served (best effort, it expires anyway)."""
+    with contextlib.suppress(redis.RedisError):
+        _client().delete(record_key(job_id))
+
+
+def redispatch_lost() -> list[int]:
+    """Dispatch again the queued jobs whose message the broker may have lost; their ids."""
+    from transfers.models import Job
+
+    waiting = list(
+        Job.objects.filter(
+            state=Job.State.QUEUED,
+            cancel_requested_at=None,
+            created_at__lt=timezone.now() - timedelta(seconds=DISPATCH_GRACE_SECONDS),
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    lost = []
+    for start in range(0, len(waiting), _BATCH):
+        batch = waiting[start : start + _BATCH]
+        try:
+            records = _client().mget([record_key(pk) for pk in batch])
+        except redis.RedisError as exc:
+            broker_outage.failed(exc, "queued jobs are dispatched again once it is back")
+            return lost
+        lost += [pk for pk, record in zip(batch, records, strict=True) if record is None]
+    redispatched = []
+    for pk in lost:
+        if not dispatch(pk):
+            break
+        redispatched.append(pk)
+    if redispatched:
+        logger.warning(
+            "dispatched again %s queued job(s) that the broker had no message for: %s",
+            len(redispatched),
+            ", ".join(f"#{pk}" for pk in redispatched),
+        )
+    return redispatched
