@@ -227,6 +227,9 @@ def test_it_deactivates_a_user_through_the_service(admin_client, superuser, view
     assert (event.actor, event.target_id) == (superuser, str(viewer.pk))
 
 
+# Transactional: the socket re-reads the user from its own database thread after the commit,
+# which a test wrapped in one atomic block (the default) cannot give it on PostgreSQL.
+@pytest.mark.django_db(transaction=True)
 def test_it_closes_the_open_sockets_of_a_user_deactivated_in_the_admin(
     admin_client, superuser, viewer, django_capture_on_commit_callbacks
 ):
