@@ -1,6 +1,7 @@
 """The REST API root, mounted at /api/v1/: authentication, errors and pagination for every router.
 
-Conventions (see the README's API section), which each app's router in `<app>/api.py` follows:
+Conventions, which each app's router in `<app>/api.py` follows (what clients see: docs/api.md;
+writing a router: CONTRIBUTING.md, "Adding an API route"):
 
 - Authentication: `Authorization: Bearer <personal access token>`, or the browser session
   (then CSRF applies to writes). Routes get `request.auth`, an `accounts.access.Principal`;

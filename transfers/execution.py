@@ -285,7 +285,7 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
 def _schedule_late_sweeps(job_id: int) -> None:
     """A request s5cmd sent just before it was stopped can still create an upload after the
     run's abort passes, however long they wait; look again later (a bucket lifecycle rule
-    that aborts incomplete uploads is the backstop, see README)."""
+    that aborts incomplete uploads is the backstop, see docs/engine.md, "Cancel")."""
     from transfers.tasks import sweep_uploads
 
     delay = settings.TRANSFER_LATE_SWEEP_SECONDS

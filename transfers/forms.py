@@ -332,8 +332,9 @@ class NotificationForm(PortalForm):
     target = forms.CharField(
         label="Email address or webhook URL",
         max_length=2000,
-        help_text="A webhook gets a signed JSON POST (see the README); its URL is shown by "
-        "scheme and host only from now on, since many carry a token.",
+        help_text="A webhook gets a signed JSON POST (its format and signature: "
+        "docs/operations.md, Notifications); its URL is shown by scheme and host only from "
+        "now on, since many carry a token.",
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
     )
     events = forms.MultipleChoiceField(

@@ -16,7 +16,8 @@ Webhooks get the JSON body below, POSTed with these headers:
     X-SyncPortal-Timestamp:  <Unix seconds when this attempt was signed>
     X-SyncPortal-Signature:  sha256=<hex HMAC-SHA256(secret, timestamp + "." + raw body)>
 
-Receivers recompute the HMAC over the raw bytes and reject old timestamps (README).
+Receivers recompute the HMAC over the raw bytes and reject old timestamps (docs/operations.md,
+Notifications).
 """
 
 from __future__ import annotations

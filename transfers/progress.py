@@ -1,7 +1,7 @@
 """Live progress: the messages sent to the Channels groups of a job and of its team, and the
 worker-side publisher that turns engine snapshots into messages, JobSamples and job counters.
 
-Every message has the shape documented in the README (WebSocket section). `seq` comes from
+Every message has the shape documented in docs/websockets.md. `seq` comes from
 one Redis counter per job, so it grows across the services, the workers and the attempts that
 send messages about the same job.
 """

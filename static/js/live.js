@@ -1,5 +1,5 @@
 /* Live pages: a WebSocket that keeps itself connected, a throughput chart (uPlot), and
-   applying job messages (README, "WebSockets") to the elements of a job.
+   applying job messages (docs/websockets.md) to the elements of a job.
 
    Messages carry `seq`, growing per job: an update whose seq is not above the last one seen
    for its job is stale and dropped. A `job.snapshot` (sent on every (re)connection) is the
@@ -9,8 +9,8 @@
 
   const SP = window.SyncPortal;
   const f = SP.format;
-  // The server accepts a socket it refuses, then closes it with one of these (README,
-  // "WebSockets"); also when access ends while the socket is open. Retrying cannot help.
+  // The server accepts a socket it refuses, then closes it with one of these
+  // (docs/websockets.md); also when access ends while the socket is open. Retrying cannot help.
   const SIGNED_OUT = 4401; // no usable session (signed out, expired, deactivated)
   const NOT_FOUND = 4404; // no such job in your teams, or no longer
   const PHASES = {

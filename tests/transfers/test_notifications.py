@@ -33,7 +33,8 @@ from transfers.models import Delivery, Job, Notification
 
 class Receiver:
     """A real HTTP server that records each request and answers with the next status in line
-    (200 once the list runs out). `verify(secret)` checks signatures as the README says to."""
+    (200 once the list runs out). `verify(secret)` checks signatures as docs/operations.md says
+    to."""
 
     def __init__(self, statuses=(), *, redirect_to: str | None = None):
         self.statuses = list(statuses)
@@ -75,7 +76,7 @@ class Receiver:
 
 
 def verify(request: dict, secret: str, *, tolerance: int = 300) -> dict:
-    """The receiver's side, written from the README: HMAC-SHA256 over 'timestamp.body'."""
+    """The receiver's side, written from docs/operations.md: HMAC-SHA256 over 'timestamp.body'."""
     headers = request["headers"]
     timestamp = headers["X-SyncPortal-Timestamp"]
     assert abs(time.time() - int(timestamp)) <= tolerance, "stale timestamp"
