@@ -89,6 +89,23 @@ def percent(value: float | None) -> str:
     return f"{math.floor(value)} %"
 
 
+# How pages name a plan's route; the API keeps the raw values (transfers.engine.Route).
+ROUTE_LABELS = {
+    "server_side": "server-side copy",
+    "relay": "relay between endpoints",
+    "upload": "upload",
+    "download": "download",
+}
+
+
+@register.filter
+def route_label(value: str | None) -> str:
+    """A route in words: "server_side" reads "server-side copy"."""
+    if not value:
+        return "—"
+    return ROUTE_LABELS.get(value, value.replace("_", " "))
+
+
 @register.filter
 def fields_with_errors(form) -> list:
     """The bound fields of `form` that have errors, in the form's order (for the summary)."""

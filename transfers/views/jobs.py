@@ -37,7 +37,13 @@ def job_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "can": TeamRights(user)}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "can": TeamRights(user),
+        "state_labels": dict(Job.State.choices),
+    }
     return render(request, "transfers/job_list.html", context)
 
 
