@@ -231,6 +231,13 @@
       this.update();
     }
 
+    /* Draw `data` ({t, bps}) instead of what the chart shows. */
+    replace(data) {
+      this.data = [data.t.slice(), data.bps.slice()];
+      this.plot.setData(this.data);
+      this.update();
+    }
+
     update() {
       // A line needs two points; until then the chart says it is waiting.
       this.element.dataset.points = String(this.data[0].length);
