@@ -153,7 +153,13 @@ def _run_job(job_id: int) -> str:
         logger.info("job %s: not queued any more, nothing to do", job_id)
         return "not claimed"
     logger.info("job %s: claimed by %s (attempt %s)", job.pk, owner, job.attempts)
-    rates = prediction.rates_for(profile_id=job.profile_id, team_id=job.team_id)
+    rates = prediction.rates_for(
+        profile_id=job.profile_id,
+        team_id=job.team_id,
+        endpoints=prediction.endpoints_of(job.options),
+    )
+    if rates is not None:
+        Job.objects.filter(pk=job.pk).update(prediction_basis=rates.describe())
     cancel = threading.Event()
     keeper = LeaseKeeper(job.pk, owner, cancel)
     publisher = ProgressPublisher(

@@ -257,6 +257,19 @@ def _location_display(endpoint: Endpoint | None, bucket: str, prefix: str, path:
     return f"{endpoint.name}: s3://{bucket}/{prefix}"
 
 
+def progress_percent(
+    objects_done: int, objects_total: int | None, bytes_done: int, bytes_total: int | None
+) -> float | None:
+    """How far a run is: the lower of its byte and object percentages, so that many small
+    objects left after the large ones are done still show (static/js/live.js agrees)."""
+    shares = [
+        100.0 * done / total
+        for done, total in ((bytes_done, bytes_total), (objects_done, objects_total))
+        if total
+    ]
+    return min(100.0, *shares) if shares else None
+
+
 class JobQuerySet(TeamScopedQuerySet):
     def active(self) -> JobQuerySet:
         return self.filter(state__in=Job.ACTIVE_STATES)
@@ -330,6 +343,11 @@ class Job(models.Model):
         blank=True,
         help_text="Expected duration, from the plan and earlier runs' throughput (see "
         "transfers.prediction); empty when there was nothing to go by.",
+    )
+    prediction_basis = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='What the prediction is based on ("based on the last 5 runs of this profile").',
     )
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -408,11 +426,9 @@ class Job(models.Model):
 
     @property
     def percent(self) -> float | None:
-        if self.bytes_total:
-            return min(100.0, 100.0 * self.bytes_done / self.bytes_total)
-        if self.objects_total:
-            return min(100.0, 100.0 * self.objects_done / self.objects_total)
-        return None
+        return progress_percent(
+            self.objects_done, self.objects_total, self.bytes_done, self.bytes_total
+        )
 
 
 class JobSampleQuerySet(TeamScopedQuerySet):

@@ -1,6 +1,9 @@
 /* The job page: draws the throughput stored so far, then, while the job is active, follows
    /ws/jobs/<id>/ — progress, counters, state — and appends live throughput to the chart.
-   When the state changes, the action buttons and the report are fetched again (htmx). */
+   When the state changes, the action buttons and the report are fetched again (htmx). When
+   the job ends, the page becomes its report without a reload: the live-only tiles, the chart
+   (redrawn from the stored samples) and the report with its summary are fetched again, and
+   the banners about starting or stopping it, stale by now, go. */
 (function () {
   "use strict";
 
@@ -8,14 +11,18 @@
   const root = document.getElementById("job-live");
   if (!root) return;
   const labels = SP.readJson("state-labels") || {};
+  const chartElement = document.getElementById("throughput-chart");
   const chart = new SP.ThroughputChart(
-    document.getElementById("throughput-chart"),
+    chartElement,
     SP.readJson("throughput-data") || { t: [], bps: [] },
     0
   );
   const status = root.querySelector("[data-live-status]");
+  let ended = false;
   const refresh = SP.debounce(function () {
-    ["job-actions", "job-report"].forEach(function (id) {
+    const parts = ["job-actions", "job-report"];
+    if (ended) parts.push("job-summary-slot", "job-tiles");
+    parts.forEach(function (id) {
       const element = document.getElementById(id);
       if (element) window.htmx.trigger(element, "refresh");
     });
@@ -23,6 +30,22 @@
   let state = root.dataset.state;
   let lastPoint = 0;
   let socket = null;
+
+  function end() {
+    ended = true;
+    document.querySelectorAll(".messages").forEach(function (banner) {
+      banner.remove();
+    });
+    chartElement.dataset.empty = "No throughput was recorded.";
+    root.dataset.live = "0";
+  }
+
+  // The report that comes with the end carries the stored series: the chart shows what a
+  // reload would.
+  document.body.addEventListener("htmx:afterSettle", function () {
+    const summary = document.getElementById("job-summary");
+    if (ended && summary && summary.dataset.chart) chart.replace(JSON.parse(summary.dataset.chart));
+  });
 
   function onMessage(message) {
     if (message.job !== Number(root.dataset.job)) return;
@@ -39,6 +62,7 @@
     }
     if (message.final) {
       socket.stop("ended");
+      end();
       refresh();
     }
   }

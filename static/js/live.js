@@ -231,6 +231,13 @@
       this.update();
     }
 
+    /* Draw `data` ({t, bps}) instead of what the chart shows. */
+    replace(data) {
+      this.data = [data.t.slice(), data.bps.slice()];
+      this.plot.setData(this.data);
+      this.update();
+    }
+
     update() {
       // A line needs two points; until then the chart says it is waiting.
       this.element.dataset.points = String(this.data[0].length);
@@ -238,11 +245,13 @@
     }
   }
 
+  /* As the server reckons it (transfers.models.progress_percent): the lower of the byte and
+     the object percentages, so small objects left after the large ones still show. */
   function percentOf(message) {
-    if (message.bytes_total) return Math.min(100, (100 * message.bytes_done) / message.bytes_total);
-    if (message.objects_total) {
-      return Math.min(100, (100 * message.objects_done) / message.objects_total);
-    }
+    const shares = [];
+    if (message.bytes_total) shares.push((100 * message.bytes_done) / message.bytes_total);
+    if (message.objects_total) shares.push((100 * message.objects_done) / message.objects_total);
+    if (shares.length) return Math.min(100, ...shares);
     if (message.final) return message.state === "succeeded" ? 100 : 0;
     return null;
   }
@@ -311,6 +320,8 @@
     LiveSocket: LiveSocket,
     ThroughputChart: ThroughputChart,
     applyJob: applyJob,
+    percentOf: percentOf,
+    percentText: percentText,
     readJson: readJson,
     debounce: debounce,
     setStatus: setStatus,

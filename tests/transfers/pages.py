@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from html.parser import HTMLParser
 
 from django.test import Client
 from django.utils import timezone
@@ -80,3 +81,44 @@ def failures(job: Job, count: int) -> None:
         JobFailure(job=job, key=f"dir/object-{n}.bin", operation="copy", error="AccessDenied")
         for n in range(count)
     )
+
+
+_VOID = {"br", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+class Texts(HTMLParser):
+    """The text of every element carrying `attribute`, by its value (whitespace collapsed);
+    `tags` lists the (tag, attributes) of every start tag."""
+
+    def __init__(self, attribute: str):
+        super().__init__()
+        self.attribute, self.texts, self.tags, self.open = attribute, {}, [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag in _VOID:
+            return
+        for entry in self.open:
+            entry[1] += 1
+        if self.attribute in attrs:
+            self.open.append([attrs[self.attribute], 1, []])
+
+    def handle_endtag(self, tag):
+        if tag in _VOID:
+            return
+        for entry in list(self.open):
+            entry[1] -= 1
+            if entry[1] == 0:
+                self.open.remove(entry)
+                self.texts[entry[0]] = " ".join(" ".join(entry[2]).split())
+
+    def handle_data(self, data):
+        for entry in self.open:
+            entry[2].append(data)
+
+
+def parsed(html: str, attribute: str) -> Texts:
+    parser = Texts(attribute)
+    parser.feed(html)
+    return parser

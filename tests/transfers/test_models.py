@@ -71,7 +71,9 @@ def test_an_idempotency_key_is_used_once_per_team(team, other_team):
         Job.objects.create(team=team, profile_name="p", idempotency_key="abc")
 
 
-def test_a_job_reports_percent_by_bytes(team):
+def test_a_job_reports_the_lower_of_its_byte_and_object_percent(team):
     job = Job(team=team, profile_name="p", bytes_total=200, bytes_done=50, objects_total=4)
+    assert job.percent == 0.0  # 25 % of the bytes, but no object done yet
+    job.objects_done = 3
     assert job.percent == 25.0
     assert Job(team=team, profile_name="p").percent is None

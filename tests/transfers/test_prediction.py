@@ -16,8 +16,8 @@ from tests.transfers.support import (
     wait_for_job,
 )
 from transfers import services
-from transfers.models import Job, SyncProfile
-from transfers.prediction import Rates, rates_for
+from transfers.models import Endpoint, Job, SyncProfile
+from transfers.prediction import Rates, predict_for, rates_for
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def profile(offline_profile):
     return offline_profile
 
 
-def past_run(profile, *, seconds, objects, bytes, state=Job.State.SUCCEEDED):
+def past_run(profile, *, seconds, objects, bytes, state=Job.State.SUCCEEDED, **fields):
     started = timezone.now() - timedelta(hours=1, seconds=seconds)
     return finished_run(
         profile,
@@ -34,6 +34,7 @@ def past_run(profile, *, seconds, objects, bytes, state=Job.State.SUCCEEDED):
         state=state,
         objects_done=objects,
         bytes_done=bytes,
+        **fields,
     )
 
 
@@ -71,6 +72,64 @@ def test_without_its_own_history_the_teams_runs_stand_in(profile, team):
     assert rates_for(profile_id=profile.pk, team_id=team.pk) == Rates(1024.0, 2.0, 1, "team")
 
 
+def snapshot_of(profile) -> dict:
+    """The endpoint ids of a job's options snapshot, as transfers.specs stores them."""
+    return {
+        "source": {"endpoint": profile.source_endpoint_id},
+        "destination": {"endpoint": profile.destination_endpoint_id},
+    }
+
+
+@pytest.mark.django_db
+def test_runs_between_the_same_endpoints_come_before_the_teams(profile, team, offline_endpoint):
+    other = Endpoint.objects.create(team=team, name="elsewhere", url="https://other.test")
+    same_endpoints = SyncProfile.objects.create(
+        team=team,
+        name="same endpoints",
+        source_endpoint=offline_endpoint,
+        source_bucket="a",
+        destination_endpoint=offline_endpoint,
+        destination_bucket="b",
+    )
+    elsewhere = SyncProfile.objects.create(
+        team=team,
+        name="elsewhere",
+        source_endpoint=other,
+        source_bucket="a",
+        destination_endpoint=other,
+        destination_bucket="b",
+    )
+    past_run(same_endpoints, seconds=4, objects=8, bytes=4096, options=snapshot_of(profile))
+    # A slow profile on other endpoints must not lend its pace (22 s predicted, 1 s taken).
+    for _ in range(3):
+        past_run(elsewhere, seconds=100, objects=1, bytes=1, options=snapshot_of(elsewhere))
+
+    rates = rates_for(
+        profile_id=profile.pk,
+        team_id=team.pk,
+        endpoints=(offline_endpoint.pk, offline_endpoint.pk),
+    )
+
+    assert rates == Rates(1024.0, 2.0, 1, "endpoints")
+    assert rates.describe() == "based on the last run between these endpoints"
+    forecast = predict_for(profile, objects=8, bytes=4096)
+    assert forecast.seconds == 4.0 and forecast.rates.basis == "endpoints"
+
+
+def test_an_estimate_says_what_it_is_based_on():
+    assert Rates(1, 1, 5, "profile").describe() == "based on the last 5 runs of this profile"
+    assert Rates(1, 1, 2, "team").describe() == "based on the last 2 runs of this team"
+
+
+@pytest.mark.django_db
+def test_the_partial_names_the_basis_of_the_prediction(profile):
+    job = past_run(profile, seconds=3, objects=1, bytes=1)
+    job.predicted_seconds = 2.0
+    job.prediction_basis = "based on the last 5 runs of this profile"
+    html = render_to_string("transfers/partials/job_duration.html", {"job": job})
+    assert "predicted 2 s" in html and "(based on the last 5 runs of this profile)" in html
+
+
 @pytest.mark.django_db
 def test_the_partial_compares_the_prediction_with_the_actual(profile):
     job = past_run(profile, seconds=130, objects=1, bytes=1)
@@ -101,4 +160,5 @@ def test_a_run_stores_its_prediction_once_planned(team, operator, s3_a, endpoint
     assert job.state == Job.State.SUCCEEDED, job.error
     assert (job.objects_total, job.bytes_total) == (4, 400)
     assert job.predicted_seconds == 2.0  # 4 objects at 2 per second
+    assert job.prediction_basis == "based on the last run of this profile"
     assert job.duration_seconds > 0

@@ -203,7 +203,7 @@ def test_the_preview_shows_what_a_run_would_do(team, operator, s3_a):
     finished_job(mirror)  # 10 objects (10 MiB) in 10 s: one object a second
     page = client.post(f"/profiles/{mirror.pk}/preview/").content.decode()
     assert 'data-preview="predicted">12 s<' in page
-    assert "at the pace of its last 1 successful run" in page
+    assert "based on the last run of this profile" in page
 
 
 def test_a_preview_of_an_unreachable_endpoint_explains_why(team, operator):

@@ -47,6 +47,28 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def remaining_seconds(
+    *,
+    objects_left: int | None,
+    bytes_left: int | None,
+    objects_per_second: float,
+    bytes_per_second: float,
+) -> float | None:
+    """Time left: the longer of the bytes left at the byte rate and the objects left at the
+    object rate. Bytes alone say "0 s" while many small (or empty) objects remain; objects
+    alone miss one large object in flight. None when neither side has a rate to go by."""
+    estimates = [
+        max(0, left) / rate
+        for left, rate in ((bytes_left, bytes_per_second), (objects_left, objects_per_second))
+        if left is not None and rate > 0
+    ]
+    if not estimates:
+        return None
+    if objects_left and objects_per_second <= 0 and not bytes_left:
+        return None  # objects remain but none completes lately: unknown, never "0 s"
+    return round(max(estimates), 1)
+
+
 class ProgressTracker:
     """Thread-safe counters; calls `callback` at most every `interval` seconds (phase changes
     and the final snapshot always), and at least once a second while `run_ticker` runs."""
@@ -66,7 +88,7 @@ class ProgressTracker:
         self._lock = threading.RLock()
         self._started = clock()
         self._last_emit = float("-inf")
-        self._window: deque[tuple[float, int]] = deque()
+        self._window: deque[tuple[float, int, int]] = deque()
         self._stop = threading.Event()
         self.seq = 0
         self.phase = Phase.PLANNING
@@ -107,11 +129,19 @@ class ProgressTracker:
     def snapshot(self, *, final: bool = False) -> Progress:
         with self._lock:
             now = self._clock()
-            throughput = self._throughput(now)
-            remaining = None if self.bytes_total is None else self.bytes_total - self.bytes_done
+            throughput, objects_rate = self._rates(now)
             eta = None
-            if remaining is not None and throughput > 0 and not final:
-                eta = round(max(0, remaining) / throughput, 1)
+            if not final and self.bytes_total is not None:
+                eta = remaining_seconds(
+                    objects_left=(
+                        None
+                        if self.objects_total is None
+                        else self.objects_total - self.objects_done
+                    ),
+                    bytes_left=self.bytes_total - self.bytes_done,
+                    objects_per_second=objects_rate,
+                    bytes_per_second=throughput,
+                )
             return Progress(
                 seq=self.seq,
                 phase=self.phase,
@@ -149,13 +179,16 @@ class ProgressTracker:
         thread.start()
         return thread
 
-    def _throughput(self, now: float) -> float:
+    def _rates(self, now: float) -> tuple[float, float]:
+        """Bytes and objects per second over the last few seconds."""
         window = self._window
-        window.append((now, self.bytes_done))
+        window.append((now, self.bytes_done, self.objects_done))
         while len(window) > 2 and now - window[0][0] > self.WINDOW_SECONDS:
             window.popleft()
-        (t0, b0), (t1, b1) = window[0], window[-1]
-        return (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        (t0, b0, o0), (t1, b1, o1) = window[0], window[-1]
+        if t1 <= t0:
+            return 0.0, 0.0
+        return (b1 - b0) / (t1 - t0), (o1 - o0) / (t1 - t0)
 
     def _emit(self, *, final: bool = False) -> Progress:
         # Called with the lock held, so snapshots reach the callback in sequence order.

@@ -13,6 +13,7 @@ from django import template
 from django.utils.html import format_html
 
 from transfers import formatting
+from transfers.engine.progress import remaining_seconds
 from transfers.models import Job
 
 register = template.Library()
@@ -65,10 +66,17 @@ def elapsed_since(end: datetime | None, start: datetime | None):
 
 @register.filter
 def eta(job) -> float | None:
-    """Seconds left for a running job at its last stored throughput, or None if unknown."""
-    if job.state != job.State.RUNNING or not job.throughput_bps or job.bytes_total is None:
+    """Seconds left for a running job, the way its worker reckons it (the longer of bytes at
+    the last stored throughput and objects at the run's object rate so far), or None."""
+    if job.state != job.State.RUNNING or job.bytes_total is None:
         return None
-    return max(0, job.bytes_total - job.bytes_done) / job.throughput_bps
+    elapsed = job.duration_seconds or 0
+    return remaining_seconds(
+        objects_left=None if job.objects_total is None else job.objects_total - job.objects_done,
+        bytes_left=job.bytes_total - job.bytes_done,
+        objects_per_second=job.objects_done / elapsed if elapsed > 0 else 0.0,
+        bytes_per_second=job.throughput_bps or 0,
+    )
 
 
 @register.filter
@@ -79,6 +87,23 @@ def percent(value: float | None) -> str:
     if value < 10:
         return f"{math.floor(value * 10) / 10:g} %"
     return f"{math.floor(value)} %"
+
+
+# How pages name a plan's route; the API keeps the raw values (transfers.engine.Route).
+ROUTE_LABELS = {
+    "server_side": "server-side copy",
+    "relay": "relay between endpoints",
+    "upload": "upload",
+    "download": "download",
+}
+
+
+@register.filter
+def route_label(value: str | None) -> str:
+    """A route in words: "server_side" reads "server-side copy"."""
+    if not value:
+        return "—"
+    return ROUTE_LABELS.get(value, value.replace("_", " "))
 
 
 @register.filter

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
@@ -12,7 +13,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Team
+from accounts.models import AuditEvent, Team
 from transfers import manifests, services, throughput
 from transfers.forms import JobFilterForm
 from transfers.models import Endpoint, Job, JobManifest, SyncProfile
@@ -37,7 +38,13 @@ def job_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), "can": TeamRights(user)}
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "can": TeamRights(user),
+        "state_labels": dict(Job.State.choices),
+    }
     return render(request, "transfers/job_list.html", context)
 
 
@@ -64,6 +71,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         Job.objects.select_related("team", "profile", "triggered_by", "approved_by", "retry_of"),
         pk=pk,
     )
+    chart = _job_throughput(job)
     failures = list(job.failures.order_by("id")[:FAILURES_SHOWN])
     failure_count = len(failures)
     if failure_count == FAILURES_SHOWN:
@@ -75,7 +83,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "failure_count": failure_count,
         "retries": list(job.retries.order_by("id")),
         "endpoints": _endpoint_names(job),
-        "chart": _job_throughput(job),
+        "chart": chart,
+        "summary": None if job.is_active else _summary(job, chart),
         "state_labels": dict(Job.State.choices),
         "live": job.is_active,
         "manifest_sha256": JobManifest.objects.filter(job=job)
@@ -83,6 +92,31 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .first(),
     }
     return render(request, "transfers/job_detail.html", context)
+
+
+def _summary(job: Job, chart: dict) -> dict:
+    """What a finished job's report opens with (after AWS DataSync's execution summary)."""
+    cancelled_by = None
+    if job.cancel_requested_at is not None:
+        # Who asked is in the audit trail only; "" is a cancel by the system (no actor).
+        label = (
+            AuditEvent.objects.filter(
+                team_id=job.team_id,
+                action="job.cancelled",
+                target_type=Job._meta.label_lower,
+                target_id=str(job.pk),
+            )
+            .order_by("id")
+            .values_list("actor_label", flat=True)
+            .first()
+        )
+        cancelled_by = label or "the system"
+    return {
+        "peak_bps": max(chart["bps"], default=None),
+        # For the live page that swaps this in when the job ends (js/job.js redraws its chart).
+        "chart_json": json.dumps(chart),
+        "cancelled_by": cancelled_by,
+    }
 
 
 def _endpoint_names(job: Job) -> dict[str, str]:
