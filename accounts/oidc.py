@@ -97,6 +97,10 @@ class StrictOpenIDConnectProvider(OpenIDConnectProvider):
     """Sends a fresh nonce with each authorization request and keeps it in the state."""
 
     oauth2_adapter_class = StrictOpenIDConnectAdapter
+    # allauth mounts `<package>.urls` of every provider under /accounts/; by default the package
+    # is this module's ("accounts"), which served every team, audit and token page a second
+    # time under /accounts/. Name the stock provider's package, as the class it replaces.
+    package = "allauth.socialaccount.providers.openid_connect"
 
     def redirect(self, request: HttpRequest, process, next_url=None, data=None, **kwargs):
         nonce = secrets.token_urlsafe(32)

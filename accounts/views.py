@@ -178,7 +178,8 @@ def token_create(request: HttpRequest) -> HttpResponse:
             )
             response["Cache-Control"] = "no-store"
             return response
-    return render(request, "accounts/token_form.html", {"form": form})
+    status = 422 if form.errors else 200  # as every other form: a refusal is not a success
+    return render(request, "accounts/token_form.html", {"form": form}, status=status)
 
 
 @login_required

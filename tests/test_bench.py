@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from bench import report
 from bench.measure import Summary, TreeMonitor, percentile
+from tests.support import wait_until
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results" / "results.json"
 
@@ -47,7 +47,7 @@ def test_the_tree_monitor_sees_children_and_what_they_write(tmp_path):
 def test_the_monitor_reports_nothing_written_by_a_process_that_writes_nothing():
     process = subprocess.Popen(["sleep", "0.3"], start_new_session=True)
     with TreeMonitor(process.pid, interval=0.02) as monitor:
-        time.sleep(0.1)
+        wait_until(lambda: monitor.samples >= 1, "the monitor to sample the process")
         process.wait()
     assert monitor.write_bytes == 0 and monitor.writes_by_process() == {}
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import psutil
@@ -70,8 +69,12 @@ def test_it_starts_the_portal_and_stops_every_process(tmp_path):
 
         supervisor.send_signal(signal.SIGINT)
         assert supervisor.wait(timeout=60) == 0
-        time.sleep(0.5)
-        assert [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+        wait_until(
+            lambda: (
+                [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+            ),
+            "every child of the supervisor to have stopped",
+        )
     finally:
         if supervisor.poll() is None:
             supervisor.kill()

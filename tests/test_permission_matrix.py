@@ -11,23 +11,29 @@ receive nothing on our sockets.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from allauth.account.internal.flows.login import record_authentication
 from asgiref.sync import async_to_sync
 from channels.auth import AuthMiddlewareStack
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing.websocket import WebsocketCommunicator
-from django.urls import path
+from django.apps import apps
+from django.test import RequestFactory
+from django.urls import URLResolver, get_resolver, path, resolve
 
 from accounts import audit
 from accounts.access import Role
-from accounts.models import Membership, Team, User
+from accounts.models import ApiToken, Membership, Team, User
 from accounts.realtime import NOT_FOUND, UNAUTHENTICATED, GroupConsumer
 from accounts.services import create_api_token
+from syncportal.fields import Secret
 from tests.support import clear_app_cache, enrol_totp
 from transfers.engine import ManifestEntry
 from transfers.manifests import Built
@@ -88,6 +94,7 @@ PROFILE_FORM = {
     "concurrency": "5",
     "part_size_mb": "50",
 }
+TOKEN_FORM = {"name": "matrix page", "scope": "read", "teams": "{team}", "expires_in_days": "1"}
 NOTIFICATION_FORM = {"channel": "email", "target": "ops@example.com", "events": "job.failed"}
 
 PAGES = [
@@ -103,11 +110,18 @@ PAGES = [
         {"role": "operator"},
     ),
     Door("POST", "/teams/{team_slug}/members/{member_id}/remove/", TEAM_ADMIN_POST),
+    # Tokens: everyone manages their own; a token of someone else's is a 404.
     Door("GET", "/tokens/", READ_ALL),
+    Door("GET", "/tokens/new/", READ_ALL),
+    # ... bound to the teams they belong to: our team is not among an outsider's choices.
+    Door("POST", "/tokens/new/", statuses(200, 200, 200, 422, 302), TOKEN_FORM),
+    Door("POST", "/tokens/{token}/revoke/", statuses(302, 404, 404, 404, 302)),
     Door("GET", "/accounts/2fa/", READ_ALL),
     # Re-authentication at the SSO provider: local accounts are sent to their own way (password).
     Door("GET", "/accounts/reauthenticate/sso/", statuses(302, 302, 302, 302, 302)),
     Door("GET", "/api/v1/docs", statuses(200, 200, 200, 200, 200)),
+    Door("GET", "/api/v1/openapi.json", statuses(200, 200, 200, 200, 200)),
+    Door("GET", "/api/v1/", statuses(404, 404, 404, 404, 404)),  # django-ninja's root: no data
     # Endpoints: members read, operators test, team admins manage. An outsider (admin of
     # another team) may add endpoints to their own team, not to ours: the form refuses (422).
     Door("GET", "/endpoints/", READ_ALL),
@@ -376,6 +390,9 @@ def world(team, other_team, owner, operator, viewer, outsider):
             "finished_job": finished.pk,
             "notification": hook.pk,
             "event": audit.record("team.created", target=team, team=team).pk,
+            "token": create_api_token(
+                owner, name="alice's", scope="read", teams=[team], expires_in_days=1
+            )[0].pk,
         },
     }
 
@@ -400,15 +417,65 @@ def _api_call(client, door: Door, ids: dict, secret: str | None):
     return getattr(client, door.method.lower())(door.path.format(**ids), **kwargs, **headers)
 
 
+def _sign_in(client, user) -> None:
+    """A session as a password sign-in just now leaves it: pages that ask for a recent sign-in
+    (a new token) answer for the role, not with a request to reauthenticate."""
+    client.force_login(user)
+    request = RequestFactory().get("/")
+    request.session = client.session
+    record_authentication(request, user, method="password", username=user.username)
+    request.session.save()
+
+
+# Bookkeeping a request may update without changing anything it was refused: when a token
+# was last used (authentication, before the access check).
+NOT_STATE = {ApiToken: {"last_used_at"}}
+
+
+def _state() -> dict[str, list[dict]]:
+    """Every row of the portal's own tables (users, teams, memberships, tokens and their team
+    bindings, the audit trail, endpoints, profiles, notifications, deliveries, jobs and their
+    samples, failures and manifests), as values: a refused write must leave all of it alone.
+    The audit trail included: the portal records no event for a refused request."""
+    state = {}
+    for app in ("accounts", "transfers"):
+        for model in apps.get_app_config(app).get_models(include_auto_created=True):
+            rows = model.objects.order_by("pk").values()
+            skip = NOT_STATE.get(model, set())
+            state[model._meta.label] = [
+                {k: _comparable(v) for k, v in row.items() if k not in skip} for row in rows
+            ]
+    return state
+
+
+def _comparable(value: Any) -> Any:
+    """Secrets compare by identity; their sealed form (the stored ciphertext) by value."""
+    return value.token if isinstance(value, Secret) else value
+
+
+def _refused(status: int, role: str) -> bool:
+    """Anonymous callers are sent to sign in (302) or told to (401); the others get 4xx."""
+    return role == "anonymous" or status >= 400
+
+
+def _assert_unchanged(before: dict, after: dict, door: Door, role: str) -> None:
+    for label, rows in before.items():
+        assert after[label] == rows, f"{door} refused for {role} but changed {label}"
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("door", PAGES, ids=str)
 def test_pages(client, world, door, role):
     if role != "anonymous":
-        client.force_login(world["users"][role])
+        _sign_in(client, world["users"][role])
     url = door.path.format(**world["ids"])
     data = {k: v.format(**world["ids"]) for k, v in (door.data or {}).items()}
+    writes = door.method != "GET" and _refused(door.expect[role], role)
+    before = _state() if writes else None
     response = getattr(client, door.method.lower())(url, data=data)
     assert response.status_code == door.expect[role], (role, url, response.get("Location"))
+    if writes:
+        _assert_unchanged(before, _state(), door, role)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -420,10 +487,14 @@ def test_api_routes(client, world, door, role):
         _, secret = create_api_token(
             user, name="matrix", scope="write", teams=[team], expires_in_days=1
         )
+    writes = door.method != "GET" and _refused(door.expect[role], role)
+    before = _state() if writes else None
     response = _api_call(client, door, world["ids"], secret)
     assert response.status_code == door.expect[role], (role, door, response.content[:200])
     if response.status_code >= 400:
         assert "detail" in response.json()
+    if writes:
+        _assert_unchanged(before, _state(), door, role)
 
 
 @pytest.mark.parametrize("door", WRITES, ids=str)
@@ -436,9 +507,11 @@ def test_a_read_only_token_writes_nothing(client, world, door):
         teams=[world["teams"]["admin"]],
         expires_in_days=1,
     )
+    before = _state()
     response = _api_call(client, door, world["ids"], secret)
     assert response.status_code == 403, (door, response.content[:200])
     assert response.json()["detail"] == "This token is read-only."
+    _assert_unchanged(before, _state(), door, "admin with a read-only token")
 
 
 @pytest.mark.parametrize("door", API, ids=str)
@@ -449,8 +522,12 @@ def test_a_token_of_another_team_reaches_what_an_outsider_does(client, world, do
     _, secret = create_api_token(
         admin, name="elsewhere", scope="write", teams=[other_team], expires_in_days=1
     )
+    writes = door.method != "GET"
+    before = _state() if writes else None
     response = _api_call(client, door, world["ids"], secret)
     assert response.status_code == door.expect["outsider"], (door, response.content[:200])
+    if writes:
+        _assert_unchanged(before, _state(), door, "admin with another team's token")
 
 
 async def _socket_scenario(socket: Socket, ids: dict, cookie: str | None) -> tuple[int | None, Any]:
@@ -498,3 +575,65 @@ def test_websocket_groups(client, world, socket, role):
     assert (received is not None) is socket.expect[role]
     if received is not None:
         assert received == {"secret": "team data"}
+
+
+# --- Every route has a row ----------------------------------------------------------------------
+
+# What the matrix leaves to other tests, and why. Everything else the URLconf routes must have a
+# row above: a new page or API operation without one fails test_every_route_has_a_row.
+NOT_IN_THE_MATRIX = {
+    "admin/": "Django's admin: staff only, its own permissions (tests/test_admin.py)",
+    "favicon.ico": "a redirect to a static file, the same for everyone",
+    "accounts/oidc/": "the SSO handshake, open to anyone (tests/accounts/test_oidc_login.py)",
+}
+# allauth's own views (sign-in, sign-up, password, e-mail, second factors, social accounts) act
+# on the caller's own account, or on none; tests/accounts covers the ones the portal relies on.
+THIRD_PARTY_VIEWS = ("allauth.", "django.views.generic.")
+PROJECT = ("accounts", "transfers", "syncportal")
+
+
+def _routes(resolver=None, prefix: str = ""):
+    """(route, view module) of every URL pattern, includes walked."""
+    for pattern in (resolver or get_resolver()).url_patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _routes(pattern, prefix + str(pattern.pattern))
+        else:
+            view = getattr(pattern.callback, "view_class", pattern.callback)
+            yield prefix + str(pattern.pattern), view.__module__
+
+
+def _left_out(route: str, module: str) -> bool:
+    if any(route.startswith(prefix) for prefix in NOT_IN_THE_MATRIX):
+        return True
+    return module.startswith(THIRD_PARTY_VIEWS) and not module.startswith(PROJECT)
+
+
+class _AnyId(dict):
+    def __missing__(self, key):
+        return "x" if key.endswith("slug") else "1"
+
+
+def _route_of(door: Door) -> str:
+    return resolve(urlsplit(door.path.format_map(_AnyId())).path).route
+
+
+def test_every_route_has_a_row():
+    covered = {_route_of(door) for door in PAGES + API}
+    missing = sorted(
+        route
+        for route, module in _routes()
+        if not _left_out(route, module) and route not in covered
+    )
+    assert not missing, f"routes without a row in the matrix: {missing}"
+
+
+def test_every_api_operation_has_a_row():
+    from syncportal.api import api
+
+    operations = {
+        (method.upper(), path)
+        for path, methods in api.get_openapi_schema()["paths"].items()
+        for method in methods
+    }
+    rows = {(door.method, "/" + re.sub(r"<\w+:(\w+)>", r"{\1}", _route_of(door))) for door in API}
+    assert operations - rows == set(), "API operations without a row in the matrix"

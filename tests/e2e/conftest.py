@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import BASE_DIR, clear_app_cache, totp_code, wait_until
-from tests.transfers.conftest import s3_a  # noqa: F401 - the S3 service with real credentials
+
+# The S3 service with real credentials, and a proxy before it that can hold a request.
+from tests.transfers.conftest import proxy_a, s3_a  # noqa: F401
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

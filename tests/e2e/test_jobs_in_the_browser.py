@@ -5,6 +5,7 @@ dropped connection; a viewer gets no buttons and is refused when posting anyway.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import screenshot, sign_in
-from tests.support import enrol_totp, wait_until
+from tests.support import enrol_totp
 from tests.transfers.support import put_objects, s3_keys, sample_data
 from transfers.models import Endpoint, Job, SyncProfile
 
@@ -27,11 +28,12 @@ def nav(page, name: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
 
 
-def read_job(page) -> dict:
-    """What the job page shows now."""
+def read_job(page) -> dict | None:
+    """What the job page shows now (None while it loads)."""
     return page.evaluate(
         """() => {
           const root = document.getElementById("job-live");
+          if (!root) return null;  // between two pages: a form posted, the next one loading
           const text = (f) => root.querySelector(`[data-field="${f}"]`).textContent.trim();
           return {
             state: root.querySelector('[data-field="state"]').className.replace("badge badge-", ""),
@@ -49,8 +51,12 @@ def watch(page, until, *, timeout: float = 120.0) -> list[dict]:
     readings: list[dict] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        readings.append(read_job(page))
-        if until(readings[-1]):
+        reading = read_job(page)
+        if reading is None:
+            page.wait_for_load_state()
+            continue
+        readings.append(reading)
+        if until(reading):
             return readings
         page.wait_for_timeout(100)
     raise AssertionError(f"the job page never got there; last: {readings[-1:]}")
@@ -169,12 +175,20 @@ def test_an_admin_sets_up_previews_runs_and_watches_a_job(page, owner, team, s3_
     screenshot(page, "dashboard-phone", phone=True)
 
 
+def let_through(proxy, held, copies: int):
+    """Releases the copies `held` keeps back and lets `copies` more through, holding every one
+    after them; returns the new gate and how many copies went through (objects done)."""
+    following = itertools.count(1)
+    gate = proxy.hold(lambda request: request.is_copy() and next(following) > copies)
+    return gate, proxy.release(held) + copies
+
+
 @pytest.fixture
-def sandbox_profile(team, owner, s3_a):
-    # Enough objects, copied one at a time, that the job is still running after the socket
-    # drop and the reconnection the test waits for (it is cancelled long before the end).
-    bucket = seed_bucket(s3_a, count=4 * OBJECTS)
-    endpoint = s3_a.endpoint(team, "Sandbox S3")
+def sandbox_profile(team, owner, s3_a, proxy_a):
+    # Copied one at a time through the proxy, which holds a copy whenever the test wants the
+    # job to stay where it is: it runs until the test has cancelled it, on any machine.
+    bucket = seed_bucket(s3_a, count=OBJECTS // 4)
+    endpoint = s3_a.endpoint(team, "Sandbox S3", url=proxy_a.url)
     return SyncProfile.objects.create(
         team=team,
         name="Slow copy",
@@ -191,7 +205,7 @@ def sandbox_profile(team, owner, s3_a):
 
 
 def test_an_operator_follows_and_cancels_a_job_across_a_dropped_connection(
-    page, operator, sandbox_profile, celery_worker
+    page, operator, sandbox_profile, proxy_a, celery_worker
 ):
     secret = enrol_totp(operator)
     sign_in(page, operator, totp_secret=secret)
@@ -206,37 +220,46 @@ def test_an_operator_follows_and_cancels_a_job_across_a_dropped_connection(
         sockets.append(socket)
 
     page.route_web_socket(re.compile(r"/ws/jobs/\d+/$"), relay)
+    held = proxy_a.hold(lambda request: request.is_copy())
     page.goto(f"/profiles/{sandbox_profile.pk}/")
     page.get_by_role("button", name="Run now").click()
     page.wait_for_url(re.compile(r"/jobs/\d+/$"))
     job = Job.objects.get(profile=sandbox_profile)
 
-    # The dashboard, open all along, lists the new job and follows it.
+    # The dashboard, open all along, lists the new job and follows it: nothing done while the
+    # proxy holds every copy, then exactly what it let through.
     row = dashboard.locator(f'#running-jobs tr[data-job="{job.pk}"]')
     expect(row).to_be_visible()
     done = row.locator('[data-field="objects_done"]')
-    # Planning comes first; on a busy machine it alone can take longer than expect's default.
-    expect(done).not_to_have_text("0", timeout=60_000)
-    first = int(done.text_content().replace(",", ""))
-    wait_until(lambda: int(done.text_content().replace(",", "")) > first, "the row to advance")
+    assert held.reached.wait(60), "the copy never started"  # planning first: slow when busy
+    expect(done).to_have_text("0")
+    held, copied = let_through(proxy_a, held, 20)
+    expect(done).to_have_text(str(copied))
     expect(dashboard.locator('[data-stat="running"]')).to_have_text("1")
     expect(dashboard.locator('[data-stat="throughput"]')).not_to_have_text("0 B/s")
     screenshot(dashboard, "dashboard-running")
 
     # The job page's socket drops; the page says so, reconnects and resumes.
-    watch(page, lambda r: r["state"] == "running" and r["objects"] > 0 and r["live"] == "live")
+    watch(
+        page, lambda r: r["state"] == "running" and r["objects"] == copied and r["live"] == "live"
+    )
     sockets[-1].close()
-    before = watch(page, lambda r: r["live"] == "reconnecting")[-1]
-    after = watch(page, lambda r: r["live"] == "live" and r["objects"] > before["objects"])
+    watch(page, lambda r: r["live"] == "reconnecting")
+    held, more = let_through(proxy_a, held, 20)
+    copied += more
+    after = watch(page, lambda r: r["live"] == "live" and r["objects"] == copied)
     assert len(sockets) == 2 and after[-1]["state"] == "running"
 
+    # Cancelled while the proxy holds the next copies: the job is still running at the click.
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Cancel job").click()
+    with page.expect_navigation():  # the form posts, and the job page comes back
+        page.get_by_role("button", name="Cancel job").click()
     watch(page, lambda r: r["state"] == "cancelled")
+    proxy_a.release(held)
     expect(page.locator("#job-live [data-field=state]")).to_have_text("Cancelled")
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED
-    assert job.objects_done < OBJECTS
+    assert job.objects_done == copied
     expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
     retry = page.get_by_role("button", name=re.compile("Run the whole profile again"))
     expect(retry).to_be_visible()

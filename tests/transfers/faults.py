@@ -47,6 +47,11 @@ class Request:
     def is_put(self) -> bool:  # PutObject
         return self.method == "PUT" and not self.query and bool(self.key)
 
+    def is_copy(self) -> bool:  # CopyObject: a server-side copy
+        return self.method == "PUT" and any(
+            name.lower() == "x-amz-copy-source" for name in self.headers
+        )
+
 
 @dataclass
 class Gate:
@@ -61,6 +66,8 @@ class Gate:
     passed: threading.Event = field(default_factory=threading.Event)  # set once one went on
 
     def takes(self, request: Request) -> bool:
+        if self.released.is_set():  # requests that come later are for the gates after it
+            return False
         if self.count is not None and len(self.held) >= self.count:
             return False
         return bool(self.match(request))
@@ -107,6 +114,12 @@ class S3Proxy:
         with self._lock:
             self.cuts.append(cut)
         return cut
+
+    def release(self, gate: Gate) -> int:
+        """Releases `gate`; returns how many requests it held (exactly: it takes no more)."""
+        with self._lock:
+            gate.release()
+            return len(gate.held)
 
     def stop(self) -> None:
         for gate in self.gates:

@@ -13,8 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from tests.support import wait_until
-from tests.transfers.support import multipart_uploads, put_objects, wait_for_job, write_files
+from tests.transfers.support import put_objects, wait_for_job, write_files
 from transfers.engine import ManifestEntry
 from transfers.manifests import Built
 from transfers.models import Job, JobFailure, JobSample, SyncProfile
@@ -348,20 +347,20 @@ def test_a_mirror_runs_pauses_is_approved_and_leaves_a_manifest(
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_cancelling_a_running_job_stops_it_and_a_retry_finishes_it(
-    celery_worker, api_as, operator, team, s3_a, local_dir
+    celery_worker, api_as, operator, team, s3_a, proxy_a, local_dir
 ):
-    # Enough that the cancel, noticed within a second, lands mid-way.
-    objects = {f"big-{n}.bin": os.urandom(16 * MiB) for n in range(24)}
+    # The proxy holds the first upload until the cancel has landed: mid-copy, whatever the
+    # machine's speed, with a few small objects.
+    objects = {f"small-{n}.bin": os.urandom(64 * 1024) for n in range(4)}
     write_files(local_dir, objects)
-    endpoint = s3_a.endpoint(team, "Provider A")
-    client, bucket = s3_a.client(), s3_a.bucket("dst")
+    first_upload = proxy_a.hold(lambda request: request.is_put(), count=1)
+    endpoint = s3_a.endpoint(team, "Provider A, through a proxy", url=proxy_a.url)
+    bucket = s3_a.bucket("dst")
     profile = SyncProfile.objects.create(
         team=team,
-        name="slow upload",
+        name="held upload",
         mode="sync",
         workers=1,
-        concurrency=1,
-        part_size_mb=5,
         source_path=str(local_dir),
         destination_endpoint=endpoint,
         destination_bucket=bucket,
@@ -369,12 +368,15 @@ def test_cancelling_a_running_job_stops_it_and_a_retry_finishes_it(
     api = api_as(operator)
     job_id = api.post(f"/profiles/{profile.pk}/run").json()["id"]
 
-    wait_until(lambda: multipart_uploads(client, bucket), "an upload in flight", 60)
+    assert first_upload.reached.wait(60), "the copy never started"
+    assert Job.objects.get(pk=job_id).state == Job.State.RUNNING
     response = api.post(f"/jobs/{job_id}/cancel")
     assert response.status_code == 200
     assert response.json()["cancel_requested_at"] is not None
     job = wait_for_job(Job.objects.get(pk=job_id))
+    first_upload.release()
     assert job.state == Job.State.CANCELLED
+    assert job.objects_done < len(objects)
     assert api.post(f"/jobs/{job_id}/cancel").status_code == 409
 
     retry = api.post(f"/jobs/{job_id}/retry", {"all": True})
@@ -382,6 +384,8 @@ def test_cancelling_a_running_job_stops_it_and_a_retry_finishes_it(
     done = wait_for_job(Job.objects.get(pk=retry.json()["id"]), timeout=120)
     assert done.state == Job.State.SUCCEEDED, done.error
     assert done.objects_done + done.objects_skipped == len(objects)
+    listed = s3_a.client().list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(item["Key"] for item in listed) == sorted(objects)
 
 
 @pytest.mark.django_db

@@ -152,7 +152,8 @@ def test_a_ten_thousand_object_job_completes_with_monotonic_progress(
     assert stamped and all(
         m["first_completed_at"] <= m["last_completed_at"] <= m["at"] for m in stamped
     )
-    assert len(messages) < elapsed * 6  # a few a second, not one per object
+    # Throttled (the interval itself is pinned above with a fake clock), not one per object.
+    assert len(messages) < count / 10
     samples = list(job.samples.values_list("t", "objects_done"))
     assert len(samples) >= 2 and samples == sorted(samples)
     print(f"\n10,000 objects: {elapsed:.1f}s, {len(messages)} messages, {len(samples)} samples")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
@@ -122,9 +121,7 @@ def test_a_process_that_ignores_term_is_killed_after_the_grace(tmp_path):
     batch = S5cmdBatch(str(stubborn), config, workers=1, kill_grace=0.5)
 
     def cancel_once_term_is_ignored():  # a TERM before the trap is set would simply kill it
-        deadline = time.monotonic() + 10
-        while not trapped.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(trapped.exists, "the script to trap TERM")
         cancel.set()
 
     threading.Thread(target=cancel_once_term_is_ignored, daemon=True).start()
