@@ -96,3 +96,23 @@ def screenshot(page, name: str, *, phone: bool = False) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     if phone:
         page.set_viewport_size(LAPTOP)
+
+
+def one_at_a_time_copy(team, owner, endpoint, bucket: str, name: str):
+    """A copy profile from `bucket`/src/ to `bucket`/dst/ with one s5cmd worker: slow enough
+    to watch in a browser."""
+    from transfers.models import SyncProfile
+
+    return SyncProfile.objects.create(
+        team=team,
+        name=name,
+        source_endpoint=endpoint,
+        source_bucket=bucket,
+        source_prefix="src/",
+        destination_endpoint=endpoint,
+        destination_bucket=bucket,
+        destination_prefix="dst/",
+        mode=SyncProfile.Mode.COPY,
+        workers=1,
+        created_by=owner,
+    )

@@ -11,10 +11,10 @@ import pytest
 from django.template import Context, Template
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ARTIFACTS, LAPTOP, PHONE, screenshot, sign_in
+from tests.e2e.conftest import ARTIFACTS, LAPTOP, PHONE, one_at_a_time_copy, screenshot, sign_in
 from tests.e2e.test_jobs_in_the_browser import OBJECTS, seed_bucket
 from tests.support import enrol_totp
-from transfers.models import Job, SyncProfile, progress_percent
+from transfers.models import Job, progress_percent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.timeout(240)]
 
@@ -25,19 +25,7 @@ def copy_profile(team, owner, s3_a):
     # page is live before the job ends.
     bucket = seed_bucket(s3_a)
     endpoint = s3_a.endpoint(team, "Sandbox S3")
-    return SyncProfile.objects.create(
-        team=team,
-        name="Report copy",
-        source_endpoint=endpoint,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
-        mode=SyncProfile.Mode.COPY,
-        workers=1,
-        created_by=owner,
-    )
+    return one_at_a_time_copy(team, owner, endpoint, bucket, "Report copy")
 
 
 @pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import screenshot, sign_in
+from tests.e2e.conftest import one_at_a_time_copy, screenshot, sign_in
 from tests.support import enrol_totp
 from tests.transfers.support import put_objects, s3_keys, sample_data
 from transfers.models import Endpoint, Job, SyncProfile
@@ -189,19 +189,7 @@ def sandbox_profile(team, owner, s3_a, proxy_a):
     # job to stay where it is: it runs until the test has cancelled it, on any machine.
     bucket = seed_bucket(s3_a, count=OBJECTS // 4)
     endpoint = s3_a.endpoint(team, "Sandbox S3", url=proxy_a.url)
-    return SyncProfile.objects.create(
-        team=team,
-        name="Slow copy",
-        source_endpoint=endpoint,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
-        mode=SyncProfile.Mode.COPY,
-        workers=1,
-        created_by=owner,
-    )
+    return one_at_a_time_copy(team, owner, endpoint, bucket, "Slow copy")
 
 
 def test_an_operator_follows_and_cancels_a_job_across_a_dropped_connection(

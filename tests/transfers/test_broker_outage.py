@@ -25,8 +25,8 @@ from tests.support import (
     start_web_server,
     wait_until,
 )
-from tests.transfers.support import put_objects, s3_keys, wait_for_job
-from transfers import dispatch, services
+from tests.transfers.support import put_objects, s3_keys, same_bucket_profile, wait_for_job
+from transfers import dispatch
 from transfers.execution import reap_expired_leases
 from transfers.models import Job
 
@@ -72,18 +72,7 @@ def web_server(env: dict, log) -> tuple[object, str]:
 def copy_profile(team, operator, s3_a, endpoint_a, name: str):
     bucket = s3_a.bucket("outage")
     put_objects(s3_a.client(), bucket, {"a.txt": b"alpha", "b/c.txt": b"gamma"}, prefix="src/")
-    profile = services.create_profile(
-        team,
-        actor=operator,
-        name=name,
-        source_endpoint=endpoint_a,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint_a,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
-    )
-    return profile, bucket
+    return same_bucket_profile(team, operator, endpoint_a, bucket, name=name), bucket
 
 
 class Browser:

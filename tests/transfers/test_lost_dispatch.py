@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from tests.support import start_celery_beat, start_celery_worker, wait_until
-from tests.transfers.support import put_objects, s3_keys, wait_for_job
+from tests.transfers.support import put_objects, s3_keys, same_bucket_profile, wait_for_job
 from transfers import dispatch, services
 from transfers.models import Job
 
@@ -21,18 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def copy_profile(team, operator, s3_a, endpoint_a, name: str = "copy"):
     bucket = s3_a.bucket("lost")
     put_objects(s3_a.client(), bucket, {"a.txt": b"alpha", "b/c.txt": b"gamma"}, prefix="src/")
-    profile = services.create_profile(
-        team,
-        actor=operator,
-        name=name,
-        source_endpoint=endpoint_a,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint_a,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
-    )
-    return profile, bucket
+    return same_bucket_profile(team, operator, endpoint_a, bucket, name=name), bucket
 
 
 @pytest.fixture
