@@ -74,7 +74,8 @@ def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
 def _admit(request: HttpRequest, principal: Principal, *, mfa: bool | None = None) -> Principal:
     """Policy shared by both ways in: MFA enrolment where required, read-only tokens.
     `mfa`: whether enrolment is missing, when the caller knows already."""
-    if mfa_missing(principal.user) if mfa is None else mfa:
+    missing = mfa_missing(principal.user) if mfa is None else mfa
+    if missing:
         raise Forbidden("Your role requires two-factor authentication: enrol in the portal first.")
     if request.method not in SAFE_METHODS and not principal.can_write:
         raise Forbidden("This token is read-only.")
