@@ -221,10 +221,10 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 
 api.add_router("/teams", "accounts.api.router")
-api.add_router("/endpoints", "transfers.api.endpoints")
-api.add_router("/profiles", "transfers.api.profiles")
-api.add_router("/jobs", "transfers.api.jobs")
-api.add_router("/notifications", "transfers.api.notifications")
+api.add_router("/endpoints", "transfers.api.endpoints.router")
+api.add_router("/profiles", "transfers.api.profiles.router")
+api.add_router("/jobs", "transfers.api.jobs.router")
+api.add_router("/notifications", "transfers.api.notifications.router")
 api.add_router("/audit", "accounts.audit_api.router")
 
 

@@ -14,9 +14,12 @@ from transfers.models import Job, JobManifest
 
 
 def _as_schema_renders(job: Job) -> dict:
-    from transfers.api import JobOut, _job  # after the API root, which mounts its routers
+    from transfers.api.jobs import (  # after the API root, which mounts its routers
+        JobOut,
+        job_detail,
+    )
 
-    dumped = JobOut.model_validate(_job(job.pk)).model_dump()
+    dumped = JobOut.model_validate(job_detail(job.pk)).model_dump()
     return json.loads(json.dumps(dumped, cls=NinjaJSONEncoder))
 
 

@@ -1,0 +1,332 @@
+"""Jobs: list, detail, cancel, retry, approve, samples, failures, manifest."""
+
+import json
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any, Literal
+
+from django.contrib.auth import get_user_model
+from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Body, Field, Query, Router, Schema
+from ninja.pagination import paginate
+from ninja.responses import NinjaJSONEncoder, Status
+
+from accounts.access import object_for
+from syncportal.pagination import KeysetPagination, keyset_page
+from syncportal.schemas import Id, Instant
+from transfers import manifests, services
+from transfers.api.common import LIST, READ, WRITE
+from transfers.models import (
+    Job,
+    JobFailure,
+    JobManifest,
+    JobSample,
+)
+
+router = Router(tags=["jobs"])
+
+
+# --- Job schemas (profiles run jobs) ---------------------------------------------------------
+
+
+class JobOut(Schema):
+    id: int
+    team_id: int
+    profile_id: int | None = Field(..., description="Null once the profile is deleted.")
+    profile_name: str
+    state: Job.State
+    trigger: Job.Trigger
+    triggered_by: str | None = Field(..., description="Username; null for the system.")
+    retry_of: int | None
+    idempotency_key: str
+    approved_by: str | None
+    approved_at: datetime | None
+    objects_total: int | None
+    bytes_total: int | None
+    objects_done: int
+    bytes_done: int
+    objects_skipped: int
+    objects_failed: int
+    objects_deleted: int
+    throughput_bps: int | None
+    percent: float | None
+    predicted_seconds: float | None = Field(
+        ...,
+        description="Expected duration, stored once the run has planned, from the plan and the "
+        "pace of earlier successful runs (the profile's, else the team's); null without either.",
+    )
+    duration_seconds: float | None = Field(
+        ..., description="From start to finish, or so far while it runs; null before it starts."
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancel_requested_at: datetime | None
+    command: str = Field(..., description="The s5cmd command line, secrets redacted.")
+    exit_code: int | None
+    error: str
+    options: dict[str, Any] = Field(..., description="The profile's settings at creation.")
+    plan: dict[str, Any] | None
+    verification: dict[str, Any] | None
+    manifest_sha256: str | None = Field(
+        ..., description="SHA-256 of the manifest (GET .../manifest); null until finished."
+    )
+
+    @staticmethod
+    def resolve_triggered_by(job: Job) -> str | None:
+        return job.triggered_by.get_username() if job.triggered_by else None
+
+    @staticmethod
+    def resolve_approved_by(job: Job) -> str | None:
+        return job.approved_by.get_username() if job.approved_by else None
+
+    @staticmethod
+    def resolve_retry_of(job: Job) -> int | None:
+        return job.retry_of_id
+
+
+class JobFilter(Schema):
+    state: list[Job.State] | None = Field(None, description="Repeat for several states.")
+    profile: Id | None = None
+    team: Id | None = None
+    trigger: Job.Trigger | None = None
+    created_after: Instant | None = Field(
+        None, description="Inclusive. ISO 8601 date-time or date; naive means UTC."
+    )
+    created_before: Instant | None = Field(
+        None, description="Exclusive. ISO 8601 date-time or date; naive means UTC."
+    )
+
+
+class RetryIn(Schema):
+    all: bool = Field(
+        False, description="Rerun the whole profile instead of only the failed objects."
+    )
+
+
+FAILED_ONLY = RetryIn()  # the body is optional
+
+
+class SampleOut(Schema):
+    t: datetime
+    objects_done: int
+    bytes_done: int
+
+
+class FailureOut(Schema):
+    key: str
+    operation: JobFailure.Operation
+    error: str
+
+
+class FailureFilter(Schema):
+    operation: JobFailure.Operation | None = None
+
+
+def _shown(queryset: QuerySet) -> QuerySet:
+    """Jobs with what `JobOut` shows, in one query."""
+    manifest = JobManifest.objects.filter(job=OuterRef("pk")).values("sha256")[:1]
+    return queryset.select_related("triggered_by", "approved_by").annotate(
+        manifest_sha256=Subquery(manifest)
+    )
+
+
+def job_detail(job_id: int) -> Job:
+    """A job the caller was just allowed to act on, read again as `JobOut` shows it."""
+    return _shown(Job.objects.all()).get(pk=job_id)
+
+
+class JobPageIn(KeysetPagination.Input):
+    count: Literal["exact"] | None = Field(
+        None,
+        description="`exact`: count every matching job. Without it a long list (about 1,000 "
+        "jobs or more) answers the database's estimate, and `count_exact` is false.",
+    )
+
+
+class JobPage(Schema):
+    items: list[JobOut]
+    count: int = Field(..., description="Jobs matching the filters: see `count_exact`.")
+    count_exact: bool = Field(
+        ..., description="False when `count` is the database's estimate (long lists)."
+    )
+    next_cursor: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+# The list and the detail are what dashboards and scripts poll: they read plain rows and render
+# them directly instead of validating model instances through `JobOut` (most of their time under
+# load). tests/transfers/test_jobs_api_rendering.py holds them to `JobOut`'s output.
+_JOB_FIELDS = tuple(JobOut.model_fields)
+_JOB_COLUMNS = tuple(
+    name
+    for name in _JOB_FIELDS
+    if name not in {"triggered_by", "approved_by", "retry_of", "percent", "duration_seconds"}
+    and name != "manifest_sha256"
+)
+
+
+def job_rows(queryset: QuerySet) -> list[dict[str, Any]]:
+    """Jobs as `JobOut` shows them, from one query."""
+    username = get_user_model().USERNAME_FIELD
+    rows = queryset.values(
+        *_JOB_COLUMNS,
+        "retry_of_id",
+        triggered_by_name=F(f"triggered_by__{username}"),
+        approved_by_name=F(f"approved_by__{username}"),
+        manifest_digest=F("manifest__sha256"),
+    )
+    out = []
+    for row in rows:
+        job = SimpleNamespace(**row)  # enough of a Job for its computed properties
+        row["triggered_by"] = row.pop("triggered_by_name")
+        row["approved_by"] = row.pop("approved_by_name")
+        row["manifest_sha256"] = row.pop("manifest_digest")
+        row["retry_of"] = row.pop("retry_of_id")
+        row["percent"] = Job.percent.fget(job)
+        row["duration_seconds"] = Job.duration_seconds.fget(job)
+        out.append({name: row[name] for name in _JOB_FIELDS})
+    return out
+
+
+def render_json(data: Any) -> HttpResponse:
+    """JSON as the API's renderer writes it (same encoder), without schema validation."""
+    return HttpResponse(json.dumps(data, cls=NinjaJSONEncoder), content_type="application/json")
+
+
+# --- Jobs -------------------------------------------------------------------------------------
+
+
+@router.get(
+    "",
+    response={200: JobPage, **LIST},
+    summary="List jobs of your teams, newest first",
+)
+def list_jobs(request: HttpRequest, filters: JobFilter = Query(...), page: JobPageIn = Query(...)):
+    queryset = Job.objects.visible_to(request.auth)
+    if filters.state:
+        queryset = queryset.filter(state__in=filters.state)
+    if filters.profile is not None:
+        queryset = queryset.filter(profile_id=filters.profile)
+    if filters.team is not None:
+        queryset = queryset.filter(team_id=filters.team)
+    if filters.trigger is not None:
+        queryset = queryset.filter(trigger=filters.trigger)
+    if filters.created_after is not None:
+        queryset = queryset.filter(created_at__gte=filters.created_after)
+    if filters.created_before is not None:
+        queryset = queryset.filter(created_at__lt=filters.created_before)
+    return render_json(
+        keyset_page(queryset, page, rows=job_rows, exact_count=page.count == "exact")
+    )
+
+
+@router.get("/{int:job_id}", response={200: JobOut, **READ}, summary="One job")
+def get_job(request: HttpRequest, job_id: int):
+    found = job_rows(Job.objects.visible_to(request.auth).filter(pk=job_id).order_by())
+    if not found:
+        raise Http404
+    return render_json(found[0])
+
+
+@router.post(
+    "/{int:job_id}/cancel",
+    response={200: JobOut, **WRITE},
+    summary="Cancel a job (operators)",
+    description=(
+        "A queued or paused job is cancelled at once. A running one gets "
+        "`cancel_requested_at` and its worker stops it within seconds (state `cancelled`). "
+        "A 200 means the job ends `cancelled`, even one whose run was finishing. "
+        "Cancelling again is harmless; cancelling a job whose outcome is stored is a 409 "
+        "naming it."
+    ),
+)
+def cancel_job(request: HttpRequest, job_id: int):
+    job = object_for(request.auth, Job.objects.all(), "operate", pk=job_id)
+    job = services.cancel_job(job, actor=request.auth.user, request=request)
+    return job_detail(job.pk)
+
+
+@router.post(
+    "/{int:job_id}/retry",
+    response={201: JobOut, **WRITE},
+    summary="Retry a failed, partial or cancelled job (operators)",
+    description="Starts a new job of the failed objects (or, with `all`, the whole profile).",
+)
+def retry_job(request: HttpRequest, job_id: int, payload: RetryIn = Body(FAILED_ONLY)):
+    job = object_for(request.auth, Job.objects.all(), "operate", pk=job_id)
+    retry = services.retry_job(
+        job, actor=request.auth.user, failed_only=not payload.all, request=request
+    )
+    return Status(201, job_detail(retry.pk))
+
+
+@router.post(
+    "/{int:job_id}/approve",
+    response={200: JobOut, **WRITE},
+    summary="Let a mirror that waits for approval delete (operators)",
+)
+def approve_job(request: HttpRequest, job_id: int):
+    job = object_for(request.auth, Job.objects.all(), "operate", pk=job_id)
+    job = services.approve_job(job, actor=request.auth.user, request=request)
+    return job_detail(job.pk)
+
+
+@router.get(
+    "/{int:job_id}/samples",
+    response={200: list[SampleOut], **READ, **LIST},
+    summary="The job's progress over time (about one sample a second), oldest first",
+)
+@paginate
+def list_job_samples(
+    request: HttpRequest,
+    job_id: int,
+    since: Instant | None = Query(None, description="Only samples after this instant (ISO 8601)."),
+):
+    job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
+    queryset = JobSample.objects.filter(job=job).order_by("t", "pk")
+    if since is not None:
+        queryset = queryset.filter(t__gt=since)
+    return queryset
+
+
+@router.get(
+    "/{int:job_id}/failures",
+    response={200: list[FailureOut], **READ, **LIST},
+    summary="The objects the job could not copy, delete or verify, and why",
+)
+@paginate
+def list_job_failures(request: HttpRequest, job_id: int, filters: FailureFilter = Query(...)):
+    job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
+    queryset = JobFailure.objects.filter(job=job).order_by("pk")
+    if filters.operation is not None:
+        queryset = queryset.filter(operation=filters.operation)
+    return queryset
+
+
+@router.get(
+    "/{int:job_id}/manifest",
+    response={200: None, **READ},
+    summary="Download the job's manifest (JSON Lines)",
+    description=(
+        "One line per object: `key`, `action` (copied, skipped, deleted, failed), `size`, "
+        "`etag`, and for failures `operation` and `error`. `X-Manifest-SHA256` is the SHA-256 "
+        "of the body, as recorded in the job's `job.finished` audit event. 404 until the job "
+        "has finished in a worker (a job cancelled before it ran has none)."
+    ),
+    openapi_extra={
+        "responses": {
+            # An int, as ninja keys its own responses: "200" would be a second, duplicate key.
+            200: {
+                "description": "The manifest",
+                "content": {manifests.CONTENT_TYPE: {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def download_job_manifest(request: HttpRequest, job_id: int):
+    job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
+    return manifests.download(get_object_or_404(JobManifest.objects.filter(job=job)))

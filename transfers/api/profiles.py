@@ -1,0 +1,339 @@
+"""Profiles: create, change, run, preview, and a profile's notifications and skipped runs."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from ninja import Field, Header, Query, Router, Schema
+from ninja.pagination import paginate
+from ninja.responses import Status
+
+from accounts.access import object_for
+from syncportal.api import errors
+from syncportal.schemas import Id, Text
+from transfers import prediction, services
+from transfers.api.common import (
+    LIST,
+    MAX_INT,
+    MAX_STALENESS,
+    NEXT_RUNS,
+    NO_STORE,
+    READ,
+    WRITE,
+    team_for,
+)
+from transfers.api.jobs import JobOut, job_detail
+from transfers.api.notifications import (
+    EVENTS,
+    NotificationCreatedOut,
+    NotificationIn,
+    NotificationOut,
+    SkippedRunOut,
+)
+from transfers.models import (
+    Job,
+    Notification,
+    SkippedRun,
+    SyncProfile,
+)
+
+router = Router(tags=["profiles"])
+
+
+# --- Profiles ---------------------------------------------------------------------------------
+
+
+class ProfileFields(Schema):
+    """A profile's settings; a location is an endpoint + bucket + prefix, or a local path."""
+
+    name: Text = Field(..., max_length=100)
+    description: Text = Field("", max_length=10_000)
+    source_endpoint: Id | None = None
+    source_bucket: Text = Field("", max_length=63)
+    source_prefix: Text = Field("", max_length=1024)
+    source_path: Text = Field("", max_length=1024, description="A directory under LOCAL_ROOTS.")
+    destination_endpoint: Id | None = None
+    destination_bucket: Text = Field("", max_length=63)
+    destination_prefix: Text = Field("", max_length=1024)
+    destination_path: Text = Field("", max_length=1024)
+    mode: SyncProfile.Mode = SyncProfile.Mode.SYNC
+    compare: SyncProfile.Compare = SyncProfile.Compare.SIZE_MTIME
+    include_patterns: list[Text] = Field(default_factory=list, max_length=100)
+    exclude_patterns: list[Text] = Field(default_factory=list, max_length=100)
+    source_wildcards: bool = False
+    workers: int = Field(64, ge=1, le=1024)
+    concurrency: int = Field(5, ge=1, le=64)
+    part_size_mb: int = Field(50, ge=5, le=5120)
+    storage_class: Text = Field("", max_length=32)
+    verify_after: bool = True
+    delete_threshold: int = Field(100, ge=0, le=MAX_INT)
+    schedule: Text = Field(
+        "",
+        max_length=100,
+        description="Five cron fields in UTC (`30 2 * * 1-5`), or @hourly, @daily, @weekly, "
+        "@monthly, @yearly; blank: runs only when started.",
+    )
+    schedule_enabled: bool = Field(True, description="False pauses the schedule, keeping it.")
+    max_staleness_minutes: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_STALENESS,
+        description="Freshness target: the last successful run must have started within this "
+        "many minutes. Null: not tracked.",
+    )
+
+
+class FreshnessOut(Schema):
+    status: Literal["fresh", "stale", "never_run", "untracked"]
+    breached: bool = Field(
+        ..., description="The target is missed: stale, or never succeeded for longer than it."
+    )
+    max_staleness_minutes: int | None
+    last_success_at: datetime | None = Field(
+        ..., description="When the latest succeeded job started."
+    )
+    behind_seconds: float | None = Field(..., description="How long ago that was.")
+    due_at: datetime | None = Field(
+        ..., description="When a fresh profile turns stale without another successful run."
+    )
+
+
+class ProfileOut(ProfileFields):
+    id: int
+    team_id: int
+    created_at: datetime
+    updated_at: datetime
+    schedule_description: str = Field(
+        ..., description="The schedule in words, e.g. 'At 02:30 (UTC)'; blank without one."
+    )
+    next_runs: list[datetime] = Field(
+        ...,
+        description=f"The next {NEXT_RUNS} times the schedule starts a run (UTC); empty without "
+        "a schedule or while it is paused.",
+    )
+    freshness: FreshnessOut
+
+    @staticmethod
+    def resolve_next_runs(profile: SyncProfile) -> list[datetime]:
+        return profile.next_runs(NEXT_RUNS)
+
+    @staticmethod
+    def resolve_freshness(profile: SyncProfile) -> dict[str, Any]:
+        state = profile.freshness
+        return {
+            "status": state.status,
+            "breached": state.breached,
+            "max_staleness_minutes": profile.max_staleness_minutes,
+            "last_success_at": state.last_success_at,
+            "behind_seconds": state.behind_seconds,
+            "due_at": state.due_at,
+        }
+
+    @staticmethod
+    def resolve_source_endpoint(profile: SyncProfile) -> int | None:
+        return profile.source_endpoint_id
+
+    @staticmethod
+    def resolve_destination_endpoint(profile: SyncProfile) -> int | None:
+        return profile.destination_endpoint_id
+
+
+class ProfileIn(ProfileFields):
+    team_id: Id
+
+
+class ProfilePatch(Schema):
+    """Only the fields given change; null endpoints switch a side to a local path."""
+
+    name: Text = Field(None, max_length=100)
+    description: Text = Field(None, max_length=10_000)
+    source_endpoint: Id | None = None
+    source_bucket: Text = Field(None, max_length=63)
+    source_prefix: Text = Field(None, max_length=1024)
+    source_path: Text = Field(None, max_length=1024)
+    destination_endpoint: Id | None = None
+    destination_bucket: Text = Field(None, max_length=63)
+    destination_prefix: Text = Field(None, max_length=1024)
+    destination_path: Text = Field(None, max_length=1024)
+    mode: SyncProfile.Mode = None
+    compare: SyncProfile.Compare = None
+    include_patterns: list[Text] = Field(None, max_length=100)
+    exclude_patterns: list[Text] = Field(None, max_length=100)
+    source_wildcards: bool = None
+    workers: int = Field(None, ge=1, le=1024)
+    concurrency: int = Field(None, ge=1, le=64)
+    part_size_mb: int = Field(None, ge=5, le=5120)
+    storage_class: Text = Field(None, max_length=32)
+    verify_after: bool = None
+    delete_threshold: int = Field(None, ge=0, le=MAX_INT)
+    schedule: Text = Field(None, max_length=100, description="Blank removes the schedule.")
+    schedule_enabled: bool = None
+    max_staleness_minutes: int | None = Field(
+        None, ge=1, le=MAX_STALENESS, description="Null stops tracking freshness."
+    )
+
+
+class ProfileFilter(Schema):
+    team: Id | None = None
+
+
+class PlanOut(Schema):
+    route: str = Field(..., description="server_side, relay, upload or download.")
+    mode: SyncProfile.Mode
+    objects_to_copy: int
+    bytes_to_copy: int
+    objects_to_delete: int
+    objects_unchanged: int
+    objects_rejected: int
+    sample_to_copy: list[str]
+    sample_to_delete: list[str]
+    sample_rejected: list[dict[str, str]]
+    predicted_seconds: float | None = Field(
+        ...,
+        description="How long a run copying this would take at the pace of earlier successful "
+        "runs (the profile's, else the team's); null without any.",
+    )
+
+
+@router.get("", response={200: list[ProfileOut], **LIST}, summary="List profiles of your teams")
+@paginate
+def list_profiles(request: HttpRequest, filters: ProfileFilter = Query(...)):
+    queryset = _profiles().visible_to(request.auth).order_by("team_id", "name", "pk")
+    if filters.team is not None:
+        queryset = queryset.filter(team_id=filters.team)
+    return queryset
+
+
+def _profiles() -> QuerySet:
+    """Profiles with what `ProfileOut` shows (freshness needs the last success) in one query."""
+    return SyncProfile.objects.with_last_success()
+
+
+@router.post("", response={201: ProfileOut, **WRITE}, summary="Create a profile (operators)")
+def create_profile(request: HttpRequest, payload: ProfileIn):
+    team = team_for(request, payload.team_id, "operate")
+    fields = payload.dict(exclude={"team_id"})
+    profile = services.create_profile(team, actor=request.auth.user, request=request, **fields)
+    return Status(201, profile)
+
+
+@router.get("/{int:profile_id}", response={200: ProfileOut, **READ}, summary="One profile")
+def get_profile(request: HttpRequest, profile_id: int):
+    return object_for(request.auth, _profiles(), "view", pk=profile_id)
+
+
+@router.patch(
+    "/{int:profile_id}", response={200: ProfileOut, **WRITE}, summary="Change a profile (operators)"
+)
+def update_profile(request: HttpRequest, profile_id: int, payload: ProfilePatch):
+    profile = object_for(request.auth, _profiles(), "operate", pk=profile_id)
+    changes = payload.dict(exclude_unset=True)
+    return services.update_profile(profile, actor=request.auth.user, request=request, **changes)
+
+
+@router.delete(
+    "/{int:profile_id}",
+    response={204: None, **WRITE},
+    summary="Delete a profile without a job in progress (operators); its jobs stay",
+)
+def delete_profile(request: HttpRequest, profile_id: int):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
+    services.delete_profile(profile, actor=request.auth.user, request=request)
+    return Status(204, None)
+
+
+@router.post(
+    "/{int:profile_id}/run",
+    response={201: JobOut, 200: JobOut, **WRITE},
+    summary="Run a profile now (operators)",
+    description=(
+        "Queues a job (201). With `Idempotency-Key`, repeating the request returns the job the "
+        "key started (200, `Idempotent-Replayed: true`) whatever its state, instead of a new "
+        "one; a request sent again while the first is still being served waits for it and "
+        "gets the same replay. A key that already started a job of another profile of the "
+        "team is a 422. "
+        "A profile runs one job at a time: 409 while one is in progress."
+    ),
+)
+def run_profile(
+    request: HttpRequest,
+    response: HttpResponse,
+    profile_id: int,
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        description="1 to 64 printable ASCII characters, no spaces; scoped to the team.",
+    ),
+):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
+    job = services.start_job(
+        profile,
+        actor=request.auth.user,
+        trigger=Job.Trigger.API,
+        idempotency_key=idempotency_key,
+        request=request,
+    )
+    if job.replayed:
+        response["Idempotent-Replayed"] = "true"
+        return Status(200, job_detail(job.pk))
+    return Status(201, job_detail(job.pk))
+
+
+@router.post(
+    "/{int:profile_id}/preview",
+    response={200: PlanOut, **WRITE, **errors(502)},
+    summary="What a run would copy and delete now, without moving data (operators)",
+)
+def preview_profile(
+    request: HttpRequest,
+    profile_id: int,
+    sample: int = Query(20, ge=0, le=100, description="Keys listed per sample."),
+):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
+    plan = services.preview_profile(profile, sample=sample)
+    forecast = prediction.predict_for(profile, plan.objects_to_copy, plan.bytes_to_copy)
+    return {**plan.as_dict(), "predicted_seconds": forecast.seconds}
+
+
+@router.get(
+    "/{int:profile_id}/notifications",
+    response={200: list[NotificationOut], **READ, **LIST},
+    summary="Who the profile notifies, of which events",
+)
+@paginate
+def list_profile_notifications(request: HttpRequest, profile_id: int):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "view", pk=profile_id)
+    return Notification.objects.filter(profile=profile).order_by("pk")
+
+
+@router.post(
+    "/{int:profile_id}/notifications",
+    response={201: NotificationCreatedOut, **WRITE},
+    summary="Notify an email address or a webhook of the profile's events (operators)",
+    description=(
+        "Events: " + EVENTS + ". A webhook's signing secret is in this response only "
+        "(`Cache-Control: no-store`): keep it, it is never shown again. A target the profile "
+        "already notifies is a 422 on `target`."
+    ),
+)
+def create_profile_notification(
+    request: HttpRequest, response: HttpResponse, profile_id: int, payload: NotificationIn
+):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
+    notification = services.add_notification(
+        profile, actor=request.auth.user, request=request, **payload.dict()
+    )
+    response["Cache-Control"] = NO_STORE
+    return Status(201, notification)
+
+
+@router.get(
+    "/{int:profile_id}/skipped-runs",
+    response={200: list[SkippedRunOut], **READ, **LIST},
+    summary="Scheduled runs that did not start, and why, newest first",
+)
+@paginate
+def list_profile_skipped_runs(request: HttpRequest, profile_id: int):
+    profile = object_for(request.auth, SyncProfile.objects.all(), "view", pk=profile_id)
+    return SkippedRun.objects.filter(profile=profile).order_by("-at", "-pk")
