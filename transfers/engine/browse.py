@@ -59,7 +59,7 @@ class Usage:
     bytes: int
 
 
-def _client(endpoint: EndpointConfig, allow_private_networks: bool):
+def _client(endpoint: EndpointConfig, allow_private_networks: bool, *, attempts: int = 1):
     # Checked at every use, like a job's: the name may resolve elsewhere than when it was saved.
     try:
         validate_endpoint_url(
@@ -67,7 +67,8 @@ def _client(endpoint: EndpointConfig, allow_private_networks: bool):
         )
     except EngineError as exc:
         raise BrowseError(str(exc)) from None
-    return endpoint.client(attempts=2)
+    # A page is for someone waiting: one attempt, and a failure says why at once.
+    return endpoint.client(attempts=attempts)
 
 
 def list_buckets(endpoint: EndpointConfig, *, allow_private_networks: bool = False) -> list[Bucket]:
@@ -134,7 +135,7 @@ def prefix_usage(
 ) -> Usage:
     """How many objects are under `prefix`, at any depth, and their total size. Walks the whole
     prefix (for a background task, never a web request); `on_page` hears the running totals."""
-    client = _client(endpoint, allow_private_networks)
+    client = _client(endpoint, allow_private_networks, attempts=3)
     objects = size = 0
     try:
         pages = client.get_paginator("list_objects_v2").paginate(
