@@ -417,6 +417,11 @@ TRANSFER_RELAY_BUFFER_MB = env.int("TRANSFER_RELAY_BUFFER_MB", 256, min=16)
 TRANSFER_MULTIPART_COPY_THRESHOLD_MB = env.int(
     "TRANSFER_MULTIPART_COPY_THRESHOLD_MB", 5120, min=5, max=5120
 )
+# Browsing an endpoint (its page and the profile form's picker): entries per page of a level
+# (one ListObjectsV2 call; S3 gives at most 1,000), and how long a prefix's object count and
+# size are kept before "Count" lists the prefix again.
+BROWSE_PAGE_SIZE = env.int("BROWSE_PAGE_SIZE", 200, min=1, max=1000)
+BROWSE_USAGE_CACHE_SECONDS = env.int("BROWSE_USAGE_CACHE_SECONDS", 900, min=10)
 # Seconds between freshness checks (beat): profiles that missed their freshness target are
 # flagged and notified once per breach.
 FRESHNESS_CHECK_INTERVAL = env.int("FRESHNESS_CHECK_INTERVAL", 60, min=10)

@@ -138,6 +138,15 @@ PAGES = [
     Door("POST", "/endpoints/{endpoint}/rotate/", TEAM_ADMIN_POST, {"secret_access_key": "n3w"}),
     Door("POST", "/endpoints/{endpoint}/test/", OPERATE_PAGE),
     Door("POST", "/endpoints/{endpoint}/delete/", TEAM_ADMIN_POST),
+    # Browsing: every member reads (the world's endpoint answers nobody: the page says so), and
+    # may have a prefix counted.
+    Door("GET", "/endpoints/{endpoint}/browse/?bucket=in-bucket", IN_TEAM),
+    Door(
+        "POST",
+        "/endpoints/{endpoint}/usage/",
+        statuses(302, 302, 302, 404, 302),
+        {"bucket": "in-bucket", "prefix": "a/"},
+    ),
     # Profiles: members read; operators and admins create, edit, preview, run and delete.
     Door("GET", "/profiles/", READ_ALL),
     Door("GET", "/profiles/new/", statuses(200, 200, 403, 200, 302)),
@@ -228,6 +237,20 @@ API = [
     ),
     Door("DELETE", "/api/v1/endpoints/{spare_endpoint}", {**API_ADMIN, "admin": 204}),
     Door("POST", "/api/v1/endpoints/{endpoint}/test", api_operate(200)),
+    # Browsing: members read; the world's endpoint answers nobody, so a listing is a 502.
+    Door("GET", "/api/v1/endpoints/{endpoint}/buckets", statuses(502, 502, 502, 404, 401)),
+    Door(
+        "GET",
+        "/api/v1/endpoints/{endpoint}/browse?bucket=in-bucket",
+        statuses(502, 502, 502, 404, 401),
+    ),
+    Door("GET", "/api/v1/endpoints/{endpoint}/usage?bucket=in-bucket", API_IN_TEAM),
+    Door(
+        "POST",
+        "/api/v1/endpoints/{endpoint}/usage",
+        statuses(202, 202, 202, 404, 401),
+        {"bucket": "in-bucket"},
+    ),
     # Profiles: operators write and run.
     Door("GET", "/api/v1/profiles", API_EVERYONE),
     Door("POST", "/api/v1/profiles", statuses(201, 201, 403, 422, 401), PROFILE_IN),

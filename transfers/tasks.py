@@ -4,7 +4,7 @@ from celery import shared_task
 
 from transfers import dispatch, execution, freshness, notifications, retention
 from transfers.models import SkippedRun
-from transfers.services import schedules
+from transfers.services import browse, schedules
 
 
 @shared_task(name="syncportal.ping")
@@ -18,6 +18,13 @@ def run_job(job_id: int) -> str:
     """Claim and run one job. A redelivered message for a job that is no longer queued (already
     run, running elsewhere, cancelled) does nothing."""
     return execution.run_job(job_id)
+
+
+@shared_task(name="transfers.count_prefix_usage")
+def count_prefix_usage(endpoint_id: int, bucket: str, prefix: str) -> str:
+    """List a whole prefix of an endpoint for its object count and total size; the result goes
+    to the cache, where the browse pages and the API read it."""
+    return browse.run_prefix_count(endpoint_id, bucket, prefix).state
 
 
 @shared_task(name="transfers.reap_jobs")

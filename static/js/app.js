@@ -156,5 +156,6 @@
   window.SyncPortal = Object.assign(window.SyncPortal || {}, {
     format: { size: size, rate: rate, duration: duration, count: count },
     localTimes: localTimes,
+    showError: showError,
   });
 })();

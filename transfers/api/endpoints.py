@@ -1,4 +1,5 @@
-"""Endpoints: register, change, rotate credentials, test."""
+"""Endpoints: register, change, rotate credentials, test; browse buckets and prefixes, count a
+prefix's objects and size."""
 
 from datetime import datetime
 
@@ -8,6 +9,7 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 
 from accounts.access import object_for
+from syncportal.api import errors
 from syncportal.schemas import Id, Text
 from transfers import services
 from transfers.api.common import LIST, READ, WRITE, WRITE_ONLY, team_for
@@ -166,3 +168,131 @@ def test_endpoint(
 
 
 test_endpoint.__test__ = False  # a route named test_*, not a test
+
+
+# --- Browsing ---------------------------------------------------------------------------------
+
+BROWSE = {**READ, **errors(422, 502)}  # 502: the endpoint refused or could not be reached
+
+
+class BucketOut(Schema):
+    name: str
+    created_at: datetime | None
+
+
+class BucketsOut(Schema):
+    items: list[BucketOut]
+    count: int
+
+
+class FolderOut(Schema):
+    prefix: str = Field(..., description="The full prefix, ending in '/': browse it next.")
+    name: str = Field(..., description="The last segment, with its '/'.")
+
+
+class ObjectOut(Schema):
+    key: str
+    name: str = Field(..., description="The key without the listed prefix.")
+    size: int
+    modified: datetime
+
+
+class BrowseOut(Schema):
+    bucket: str
+    prefix: str
+    folders: list[FolderOut]
+    objects: list[ObjectOut]
+    next_cursor: str | None = Field(
+        ..., description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+class BrowseQuery(Schema):
+    bucket: Text = Field(..., max_length=63)
+    prefix: Text = Field("", max_length=1024, description="Empty (the bucket) or ending in '/'.")
+    cursor: Text = Field("", max_length=1024, description="`next_cursor` of the previous page.")
+
+
+class PrefixQuery(Schema):
+    bucket: Text = Field(..., max_length=63)
+    prefix: Text = Field("", max_length=1024)
+
+
+class UsageIn(PrefixQuery):
+    again: bool = Field(False, description="Count again even if a recent result is kept.")
+
+
+class UsageOut(Schema):
+    bucket: str
+    prefix: str
+    state: str = Field(..., description="not_counted, counting, done or failed.")
+    objects: int | None = Field(..., description="So far while counting.")
+    bytes: int | None = Field(..., description="So far while counting.")
+    started_at: datetime | None
+    finished_at: datetime | None
+    message: str = Field(..., description="Why a count failed.")
+
+
+@router.get(
+    "/{int:endpoint_id}/buckets",
+    response={200: BucketsOut, **errors(401, 403, 404, 502)},
+    summary="The buckets an endpoint's credentials can see (members)",
+)
+def list_endpoint_buckets(request: HttpRequest, endpoint_id: int):
+    endpoint = object_for(request.auth, Endpoint.objects.all(), "view", pk=endpoint_id)
+    buckets = services.endpoint_buckets(endpoint)
+    return {
+        "items": [{"name": b.name, "created_at": b.created} for b in buckets],
+        "count": len(buckets),
+    }
+
+
+@router.get(
+    "/{int:endpoint_id}/browse",
+    response={200: BrowseOut, **BROWSE},
+    summary="One level of a bucket's prefix, a page at a time (members)",
+)
+def browse_endpoint(request: HttpRequest, endpoint_id: int, query: BrowseQuery = Query(...)):
+    endpoint = object_for(request.auth, Endpoint.objects.all(), "view", pk=endpoint_id)
+    level = services.browse_endpoint(
+        endpoint, bucket=query.bucket, prefix=query.prefix, cursor=query.cursor
+    )
+    return {
+        "bucket": level.bucket,
+        "prefix": level.prefix,
+        "folders": [
+            {"prefix": folder, "name": folder[len(level.prefix) :]} for folder in level.folders
+        ],
+        "objects": level.objects,
+        "next_cursor": level.next_cursor,
+    }
+
+
+@router.get(
+    "/{int:endpoint_id}/usage",
+    response={200: UsageOut, **READ, **errors(422)},
+    summary="The object count and size of a prefix, once counted (members)",
+)
+def get_prefix_usage(request: HttpRequest, endpoint_id: int, query: PrefixQuery = Query(...)):
+    endpoint = object_for(request.auth, Endpoint.objects.all(), "view", pk=endpoint_id)
+    return services.prefix_usage_of(endpoint, bucket=query.bucket, prefix=query.prefix)
+
+
+@router.post(
+    "/{int:endpoint_id}/usage",
+    response={200: UsageOut, 202: UsageOut, **WRITE},
+    summary="Start counting the objects and size of a prefix (members)",
+    description="202: a worker counts now; read the result with GET. 200: a count is under way "
+    "or was done recently (see `BROWSE_USAGE_CACHE_SECONDS`); `again` counts anew.",
+)
+def count_prefix_usage(request: HttpRequest, endpoint_id: int, payload: UsageIn):
+    endpoint = object_for(request.auth, Endpoint.objects.all(), "view", pk=endpoint_id)
+    state, started = services.count_prefix_usage(
+        endpoint,
+        actor=request.auth.user,
+        bucket=payload.bucket,
+        prefix=payload.prefix,
+        again=payload.again,
+        request=request,
+    )
+    return Status(202 if started else 200, state)

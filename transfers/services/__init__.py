@@ -6,6 +6,12 @@ broadcast). Callers pass objects they have already narrowed with `visible_to`/`o
 does not fit the current state raises `transfers.errors.Conflict`.
 """
 
+from transfers.services.browse import (
+    browse_endpoint,
+    count_prefix_usage,
+    endpoint_buckets,
+    prefix_usage_of,
+)
 from transfers.services.endpoints import (
     create_endpoint,
     delete_endpoint,
@@ -30,12 +36,16 @@ from transfers.services.schedules import run_scheduled
 __all__ = [
     "add_notification",
     "approve_job",
+    "browse_endpoint",
     "cancel_job",
+    "count_prefix_usage",
     "create_endpoint",
     "create_profile",
     "delete_endpoint",
     "delete_notification",
     "delete_profile",
+    "endpoint_buckets",
+    "prefix_usage_of",
     "preview_profile",
     "retry_job",
     "rotate_endpoint_secret",

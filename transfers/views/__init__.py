@@ -2,6 +2,7 @@
 the input, the access querysets find the object (404 outside the caller's teams, 403 for a
 role that may not act), a service does the work, and the page says what happened."""
 
+from transfers.views.browse import endpoint_browse, endpoint_usage
 from transfers.views.dashboard import dashboard
 from transfers.views.endpoints import (
     endpoint_create,
@@ -40,6 +41,7 @@ from transfers.views.profiles import (
 
 __all__ = [
     "dashboard",
+    "endpoint_browse",
     "endpoint_create",
     "endpoint_delete",
     "endpoint_detail",
@@ -47,6 +49,7 @@ __all__ = [
     "endpoint_list",
     "endpoint_rotate",
     "endpoint_test",
+    "endpoint_usage",
     "job_approve",
     "job_cancel",
     "job_detail",
