@@ -17,7 +17,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from accounts import audit_trail, oidc, services
-from accounts.access import ADMIN_ROLES
+from accounts.access import AUDIT_REFUSAL, audit_readable
 from accounts.forms import AddMemberForm, ApiTokenForm, AuditFilterForm, RoleForm, TeamForm
 from accounts.models import ApiToken, Membership, Team
 from syncportal.errors import DomainError
@@ -198,12 +198,9 @@ def _audit_events(request: HttpRequest):
     """The events the user may read under the page's filters, or a 403 for users who may read
     none. Returns the (bound) form and the events; invalid filters match nothing."""
     if not request.user.may_read_audit:  # cached: the navigation asks too
-        raise PermissionDenied("Only team admins, auditors and superusers read the audit trail.")
+        raise PermissionDenied(AUDIT_REFUSAL)
     user = request.user
-    if user.is_superuser or user.is_auditor:
-        teams = Team.objects.all()
-    else:
-        teams = Team.objects.filter(memberships__user=user, memberships__role__in=ADMIN_ROLES)
+    teams = audit_readable(Team.objects.all(), user, team_field="pk")
     form = AuditFilterForm(request.GET or None, teams=teams)
     if form.is_bound and not form.is_valid():
         return form, audit_trail.events_for(user, audit_trail.Filters()).none()

@@ -292,15 +292,16 @@ def _schedule_late_sweeps(job_id: int) -> None:
     """A request s5cmd sent just before it was stopped can still create an upload after the
     run's abort passes, however long they wait; look again later (a bucket lifecycle rule
     that aborts incomplete uploads is the backstop, see docs/engine.md, "Cancel")."""
-    from transfers.tasks import sweep_uploads
-
     delay = settings.TRANSFER_LATE_SWEEP_SECONDS
     for countdown in (delay, 10 * delay):
-        try:
-            sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
-        except dispatch.BROKER_ERRORS as exc:
-            # The outcome is stored already; a failure here must not fail the task after it.
-            dispatch.broker_outage.failed(exc, f"job {job_id}'s late upload sweeps are skipped")
+        # The outcome is stored already; a broker outage here must not fail the task after it.
+        if not dispatch.send(
+            "transfers.sweep_uploads",
+            (job_id,),
+            countdown=countdown,
+            queue=settings.TRANSFER_QUEUE,
+            meanwhile=f"job {job_id}'s late upload sweeps are skipped",
+        ):
             return
 
 
@@ -335,8 +336,6 @@ def _cancelled_while_finishing(result: Result) -> str:
 
 def reap_expired_leases() -> list[int]:
     """Re-queue or fail the running jobs whose lease expired; returns their ids."""
-    from transfers.services.jobs import enqueue
-
     now = timezone.now()
     reaped = []
     expired = Job.objects.filter(state__in=_RUNNING_STATES, lease_expires_at__lt=now)
@@ -377,7 +376,7 @@ def reap_expired_leases() -> list[int]:
             )
             notifications.notify_job(job)
             if state == Job.State.QUEUED:
-                transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
+                transaction.on_commit(lambda job_id=job.pk: dispatch.dispatch(job_id))
             else:  # the dead worker's s5cmd died with it, before any abort pass
                 transaction.on_commit(lambda job_id=job.pk: _schedule_late_sweeps(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))

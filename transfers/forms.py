@@ -9,6 +9,7 @@ from django.urls import reverse_lazy
 
 from accounts.models import Team
 from transfers.models import Endpoint, Job, Notification, SyncProfile
+from transfers.services.profiles import EDITABLE
 
 
 class PortalForm(forms.Form):
@@ -312,8 +313,6 @@ class ProfileForm(PortalForm):
 
     @classmethod
     def initial_for(cls, profile: SyncProfile) -> dict:
-        from transfers.services.profiles import EDITABLE
-
         initial = {name: getattr(profile, name) for name in EDITABLE}
         for side in ("source", "destination"):
             initial[f"{side}_endpoint"] = getattr(profile, f"{side}_endpoint_id")

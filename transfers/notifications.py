@@ -42,6 +42,7 @@ from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from transfers import dispatch
 from transfers.engine.errors import InvalidValue
 from transfers.engine.validation import validate_webhook_url
 from transfers.models import Delivery, Job, Notification, SyncProfile
@@ -128,15 +129,13 @@ def absolute_url(path: str) -> str | None:
 
 
 def enqueue(delivery_id: int, attempt: int) -> None:
-    from transfers import dispatch
-    from transfers.tasks import deliver_notification
-
-    try:
-        deliver_notification.apply_async((delivery_id, attempt))
-    except dispatch.BROKER_ERRORS as exc:
-        # Runs after the commit that stored the delivery (often a job's outcome): it must not
-        # fail what called it. resume_stuck_deliveries sends it once the broker is back.
-        dispatch.broker_outage.failed(exc, f"notification delivery {delivery_id} waits")
+    # Runs after the commit that stored the delivery (often a job's outcome): a broker outage
+    # must not fail what called it. resume_stuck_deliveries sends it once the broker is back.
+    dispatch.send(
+        "transfers.deliver_notification",
+        (delivery_id, attempt),
+        meanwhile=f"notification delivery {delivery_id} waits",
+    )
 
 
 def resume_stuck_deliveries(now=None) -> list[int]:
