@@ -25,7 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import Http404
 
 
 class Role(models.TextChoices):
@@ -156,25 +158,27 @@ def may_read_audit(who: Any) -> bool:
     return audit_readable(principal.user.memberships.all(), who, team_field="team").exists()
 
 
+# What a caller needs to do with an object: `object_for(who, queryset, OPERATE, pk=...)`.
+VIEW = "view"
+OPERATE = "operate"
+ADMINISTER = "administer"
 _NEEDS = {
-    "view": ("visible_to", ""),
-    "operate": ("operable_by", "Only the team's operators and admins may do this."),
-    "administer": ("administrable_by", "Only the team's admins may do this."),
+    VIEW: ("visible_to", ""),
+    OPERATE: ("operable_by", "Only the team's operators and admins may do this."),
+    ADMINISTER: ("administrable_by", "Only the team's admins may do this."),
 }
 
 
-def object_for(who: Any, queryset: models.QuerySet, need: str, **lookup):
-    """The object of `queryset` matching `lookup` if `who` may `need` it (view, operate or
-    administer): `Http404` when they cannot even see it, `Forbidden` (403) when they see it but
-    their role (or a read-only token) does not allow `need`."""
-    from django.http import Http404
-
-    from syncportal.errors import Forbidden
-
+def object_for(who: Any, queryset: models.QuerySet, need: str, **lookup: Any) -> Any:
+    """The object of `queryset` matching `lookup` if `who` (a user, or the API's principal)
+    may `need` it (VIEW, OPERATE or ADMINISTER): `Http404` when they cannot even see it (other
+    teams' objects do not exist), `PermissionDenied` (403) when they see it but their role or a
+    read-only token does not allow `need`. Pages, the API and the commands all find objects
+    with it."""
     method, refusal = _NEEDS[need]
     found = queryset.visible_to(who).filter(**lookup).first()
     if found is None:
         raise Http404(f"No {queryset.model._meta.verbose_name} matches.")
-    if need != "view" and not getattr(queryset, method)(who).filter(pk=found.pk).exists():
-        raise Forbidden(refusal)
+    if need != VIEW and not getattr(queryset, method)(who).filter(pk=found.pk).exists():
+        raise PermissionDenied(refusal)
     return found
