@@ -16,6 +16,7 @@ from syncportal.fields import EncryptedTextField
 from transfers.cron import Cron, parse, validate_schedule
 from transfers.engine.errors import InvalidValue
 from transfers.freshness import Freshness, evaluate
+from transfers.job_options import JobOptions
 
 
 class EndpointQuerySet(TeamScopedQuerySet):
@@ -430,6 +431,12 @@ class Job(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("job_detail", args=[self.pk])
+
+    @property
+    def run_options(self) -> JobOptions | None:
+        """`options` as a typed value (`transfers.job_options`); None for a job stored without
+        any (only tests make those)."""
+        return JobOptions.from_dict(self.options) if self.options else None
 
     @property
     def is_active(self) -> bool:

@@ -43,6 +43,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from transfers import dispatch
+from transfers.counters import Counters
 from transfers.engine.errors import InvalidValue
 from transfers.engine.validation import validate_webhook_url
 from transfers.models import Delivery, Job, Notification, SyncProfile
@@ -112,13 +113,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "finished_at": moment(job.finished_at),
         "duration_seconds": round(duration, 1) if duration is not None else None,
         "predicted_seconds": job.predicted_seconds,
-        "objects_total": job.objects_total,
-        "bytes_total": job.bytes_total,
-        "objects_done": job.objects_done,
-        "bytes_done": job.bytes_done,
-        "objects_skipped": job.objects_skipped,
-        "objects_failed": job.objects_failed,
-        "objects_deleted": job.objects_deleted,
+        **Counters.of(job).as_dict(),
         "error": job.error[:2000],
     }
 

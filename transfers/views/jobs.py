@@ -123,9 +123,9 @@ def _summary(job: Job, chart: dict) -> dict:
 
 def _endpoint_names(job: Job) -> dict[str, str]:
     """The job's endpoints by side, as named now (a job keeps ids in its options snapshot)."""
-    ids = {
-        side: (job.options.get(side) or {}).get("endpoint") for side in ("source", "destination")
-    }
+    options = job.run_options
+    source, destination = options.endpoints() if options else (None, None)
+    ids = {"source": source, "destination": destination}
     names = dict(
         Endpoint.objects.filter(
             team_id=job.team_id, pk__in=[i for i in ids.values() if i]
