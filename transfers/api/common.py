@@ -11,7 +11,6 @@ READ = errors(401, 403, 404)  # 403: e.g. MFA not enrolled
 LIST = errors(401, 403, 422)  # 422: a filter or page parameter that does not parse
 WRITE = errors(400, 401, 403, 404, 409, 422)  # 400: a body that is not JSON
 MAX_INT = 2**31 - 1  # PositiveIntegerField's ceiling on PostgreSQL
-MAX_STALENESS = 366 * 24 * 60  # the model's bound: a year, in minutes
 NEXT_RUNS = 3
 WRITE_ONLY = {"writeOnly": True}
 NO_STORE = "no-store"
