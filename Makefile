@@ -14,7 +14,7 @@ help:
 	@echo "make run            start the portal (web, worker, beat, embedded Redis, sandbox S3)"
 	@echo "make test           run the test suite"
 	@echo "make test-fast      the suite without Celery workers and browsers (the edit loop)"
-	@echo "make lint           ruff, manage.py check, makemigrations --check"
+	@echo "make lint           ruff, the import contracts, manage.py check, makemigrations --check"
 	@echo "make check-deploy   manage.py check --deploy with a production-like environment"
 	@echo "make bench          run the benchmark harness (BENCH_ARGS=--quick for a short run)"
 
@@ -51,6 +51,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	DEBUG=1 $(PY) manage.py check
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 

@@ -14,17 +14,20 @@ narrowing happens here, every queryset that uses these methods honours tokens wi
 about them.
 
 Superusers pass every check (within a token's teams). Inactive and anonymous users pass none.
+The audit trail has its own rule (`AUDIT_READERS`): auditors and superusers read every team's,
+team admins their teams'.
+
+This module imports no models (they import it): memberships are reached through the user.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
-
-if TYPE_CHECKING:
-    from accounts.models import ApiToken, User
+from django.http import Http404
 
 
 class Role(models.TextChoices):
@@ -49,10 +52,10 @@ class Principal:
     # None: everything the user's memberships allow; otherwise only these teams.
     team_ids: frozenset[int] | None = None
     can_write: bool = True
-    token: ApiToken | None = None
+    token: Any = None  # the accounts.models.ApiToken presented, if any
 
     @classmethod
-    def for_token(cls, token: ApiToken) -> Principal:
+    def for_token(cls, token: Any) -> Principal:
         return cls(
             user=token.user,
             team_ids=frozenset(token.teams.values_list("pk", flat=True)),
@@ -69,7 +72,7 @@ class Principal:
         return self.is_authenticated and self.user.is_superuser
 
 
-def as_principal(who: User | Principal | Any) -> Principal:
+def as_principal(who: Any) -> Principal:
     return who if isinstance(who, Principal) else Principal(user=who)
 
 
@@ -81,12 +84,37 @@ def caller(request: Any) -> Principal:
 
 def team_ids_for(user: Any, roles: tuple[str, ...] | None = None) -> models.QuerySet:
     """A subquery of the ids of the teams in which `user` holds one of `roles` (any if None)."""
-    from accounts.models import Membership
-
-    memberships = Membership.objects.filter(user_id=user.pk)
+    memberships = user.memberships.all()
     if roles is not None:
         memberships = memberships.filter(role__in=roles)
     return memberships.values("team_id")
+
+
+def narrow(
+    queryset: models.QuerySet,
+    who: Any,
+    *,
+    team_field: str,
+    roles: tuple[str, ...] | None,
+    write: bool,
+    audit: bool = False,
+) -> models.QuerySet:
+    """`queryset` cut to the teams in which `who` holds one of `roles` (any if None), and to a
+    token's teams; nothing for a read-only token when `write`. Superusers reach every team, and
+    so do auditors when `audit` (reading the audit trail)."""
+    principal = as_principal(who)
+    user = principal.user
+    if not is_real(user) or (write and not principal.can_write):
+        return queryset.none()
+    if not _reaches_every_team(user, audit=audit):
+        queryset = queryset.filter(**{f"{team_field}__in": team_ids_for(user, roles)})
+    if principal.team_ids is not None:
+        queryset = queryset.filter(**{f"{team_field}__in": principal.team_ids})
+    return queryset
+
+
+def _reaches_every_team(user: Any, *, audit: bool) -> bool:
+    return user.is_superuser or (audit and user.is_auditor)
 
 
 class TeamScopedQuerySet(models.QuerySet):
@@ -94,49 +122,63 @@ class TeamScopedQuerySet(models.QuerySet):
 
     team_field = "team"
 
-    def _restrict(
-        self, who: User | Principal | Any, roles: tuple[str, ...] | None, *, write: bool
-    ) -> models.QuerySet:
-        principal = as_principal(who)
-        user = principal.user
-        if not is_real(user) or (write and not principal.can_write):
-            return self.none()
-        queryset = self
-        if not user.is_superuser:
-            queryset = queryset.filter(**{f"{self.team_field}__in": team_ids_for(user, roles)})
-        if principal.team_ids is not None:
-            queryset = queryset.filter(**{f"{self.team_field}__in": principal.team_ids})
-        return queryset
+    def _restrict(self, who: Any, roles: tuple[str, ...] | None, *, write: bool):
+        return narrow(self, who, team_field=self.team_field, roles=roles, write=write)
 
-    def visible_to(self, who: User | Principal | Any) -> models.QuerySet:
+    def visible_to(self, who: Any) -> models.QuerySet:
         return self._restrict(who, None, write=False)
 
-    def operable_by(self, who: User | Principal | Any) -> models.QuerySet:
+    def operable_by(self, who: Any) -> models.QuerySet:
         return self._restrict(who, OPERATE_ROLES, write=True)
 
-    def administrable_by(self, who: User | Principal | Any) -> models.QuerySet:
+    def administrable_by(self, who: Any) -> models.QuerySet:
         return self._restrict(who, ADMIN_ROLES, write=True)
 
 
+# --- The audit trail ---------------------------------------------------------------------------
+# Auditors and superusers read every team's trail (and the events of no team, such as sign-ins);
+# team admins read their teams'. The `/audit/` page, its CSV, the API's `audit` routes and the
+# navigation all ask here.
+
+AUDIT_REFUSAL = "Only team admins, auditors and superusers read the audit trail."
+
+
+def audit_readable(queryset: models.QuerySet, who: Any, *, team_field: str) -> models.QuerySet:
+    """`queryset` (of audit events, or of teams) cut to the teams whose trail `who` reads."""
+    return narrow(queryset, who, team_field=team_field, roles=ADMIN_ROLES, write=False, audit=True)
+
+
+def may_read_audit(who: Any) -> bool:
+    """Whether the audit trail has anything for `who` to read."""
+    principal = as_principal(who)
+    if not principal.is_authenticated:
+        return False
+    if _reaches_every_team(principal.user, audit=True):
+        return True
+    return audit_readable(principal.user.memberships.all(), who, team_field="team").exists()
+
+
+# What a caller needs to do with an object: `object_for(who, queryset, OPERATE, pk=...)`.
+VIEW = "view"
+OPERATE = "operate"
+ADMINISTER = "administer"
 _NEEDS = {
-    "view": ("visible_to", ""),
-    "operate": ("operable_by", "Only the team's operators and admins may do this."),
-    "administer": ("administrable_by", "Only the team's admins may do this."),
+    VIEW: ("visible_to", ""),
+    OPERATE: ("operable_by", "Only the team's operators and admins may do this."),
+    ADMINISTER: ("administrable_by", "Only the team's admins may do this."),
 }
 
 
-def object_for(who: User | Principal | Any, queryset: models.QuerySet, need: str, **lookup):
-    """The object of `queryset` matching `lookup` if `who` may `need` it (view, operate or
-    administer): `Http404` when they cannot even see it, `Forbidden` (403) when they see it but
-    their role (or a read-only token) does not allow `need`."""
-    from django.http import Http404
-
-    from syncportal.errors import Forbidden
-
+def object_for(who: Any, queryset: models.QuerySet, need: str, **lookup: Any) -> Any:
+    """The object of `queryset` matching `lookup` if `who` (a user, or the API's principal)
+    may `need` it (VIEW, OPERATE or ADMINISTER): `Http404` when they cannot even see it (other
+    teams' objects do not exist), `PermissionDenied` (403) when they see it but their role or a
+    read-only token does not allow `need`. Pages, the API and the commands all find objects
+    with it."""
     method, refusal = _NEEDS[need]
     found = queryset.visible_to(who).filter(**lookup).first()
     if found is None:
         raise Http404(f"No {queryset.model._meta.verbose_name} matches.")
-    if need != "view" and not getattr(queryset, method)(who).filter(pk=found.pk).exists():
-        raise Forbidden(refusal)
+    if need != VIEW and not getattr(queryset, method)(who).filter(pk=found.pk).exists():
+        raise PermissionDenied(refusal)
     return found

@@ -12,7 +12,7 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 
 from accounts import services
-from accounts.access import Principal, Role
+from accounts.access import ADMINISTER, VIEW, Principal, Role, object_for
 from accounts.models import Membership, Team, User
 from syncportal.api import errors
 from syncportal.errors import Forbidden, Invalid
@@ -63,14 +63,6 @@ def _teams(principal: Principal):
     return Team.objects.visible_to(principal).annotate(my_role=Subquery(mine.values("role")[:1]))
 
 
-def _team_to_manage(request: HttpRequest, team_id: int) -> Team:
-    """404 if the caller cannot see the team, 403 if they see it but are not its admin."""
-    team = get_object_or_404(Team.objects.visible_to(request.auth), pk=team_id)
-    if not Team.objects.administrable_by(request.auth).filter(pk=team.pk).exists():
-        raise Forbidden("Only the team's admins manage its members.")
-    return team
-
-
 @router.get("", response={200: list[TeamOut], **LIST}, summary="List the teams you can see")
 @paginate
 def list_teams(request: HttpRequest):
@@ -99,7 +91,7 @@ def get_team(request: HttpRequest, team_id: int):
 )
 @paginate
 def list_members(request: HttpRequest, team_id: int):
-    team = get_object_or_404(Team.objects.visible_to(request.auth), pk=team_id)
+    team = object_for(request.auth, Team.objects.all(), VIEW, pk=team_id)
     return team.memberships.select_related("user").order_by("user__username")
 
 
@@ -109,7 +101,7 @@ def list_members(request: HttpRequest, team_id: int):
     summary="Add a member (team admins)",
 )
 def add_member(request: HttpRequest, team_id: int, payload: MemberIn):
-    team = _team_to_manage(request, team_id)
+    team = object_for(request.auth, Team.objects.all(), ADMINISTER, pk=team_id)
     user = User.objects.filter(username=payload.username, is_active=True).first()
     if user is None:
         raise Invalid(f"No active user is named {payload.username!r}.", field="username")
@@ -119,7 +111,9 @@ def add_member(request: HttpRequest, team_id: int, payload: MemberIn):
     return Status(201, membership)
 
 
-def _membership(team: Team, user_id: int) -> Membership:
+def _membership(request: HttpRequest, team_id: int, user_id: int) -> Membership:
+    """A member of a team the caller administers (404 outside their teams, 403 otherwise)."""
+    team = object_for(request.auth, Team.objects.all(), ADMINISTER, pk=team_id)
     return get_object_or_404(team.memberships.select_related("user", "team"), user_id=user_id)
 
 
@@ -129,7 +123,7 @@ def _membership(team: Team, user_id: int) -> Membership:
     summary="Change a member's role (team admins)",
 )
 def set_role(request: HttpRequest, team_id: int, user_id: int, payload: RoleIn):
-    membership = _membership(_team_to_manage(request, team_id), user_id)
+    membership = _membership(request, team_id, user_id)
     return services.set_role(membership, payload.role, actor=request.auth.user, request=request)
 
 
@@ -139,6 +133,6 @@ def set_role(request: HttpRequest, team_id: int, user_id: int, payload: RoleIn):
     summary="Remove a member (team admins)",
 )
 def remove_member(request: HttpRequest, team_id: int, user_id: int):
-    membership = _membership(_team_to_manage(request, team_id), user_id)
+    membership = _membership(request, team_id, user_id)
     services.remove_member(membership, actor=request.auth.user, request=request)
     return Status(204, None)

@@ -18,6 +18,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from accounts.security import client_ip
 
 GENESIS = "0" * 64
 REDACTED = "[redacted]"
@@ -44,8 +45,6 @@ class RequestContext:
     def from_request(cls, request: Any) -> RequestContext:
         if request is None:
             return cls()
-        from accounts.security import client_ip
-
         token = getattr(getattr(request, "auth", None), "token", None)
         return cls(
             ip=client_ip(request),

@@ -10,6 +10,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.pagination import paginate
 
 from accounts import audit_trail
+from accounts.access import AUDIT_REFUSAL, may_read_audit
 from accounts.models import AuditEvent
 from syncportal.api import errors
 from syncportal.errors import Forbidden
@@ -19,7 +20,6 @@ from syncportal.schemas import Id, Instant, Text
 router = Router(tags=["audit"])
 
 READ = errors(401, 403, 404)
-REFUSAL = "Only team admins, auditors and superusers read the audit trail."
 
 
 class AuditEventOut(Schema):
@@ -59,8 +59,8 @@ class AuditFilter(Schema):
 
 
 def _events(request: HttpRequest, filters: AuditFilter):
-    if not audit_trail.may_read(request.auth):
-        raise Forbidden(REFUSAL)
+    if not may_read_audit(request.auth):
+        raise Forbidden(AUDIT_REFUSAL)
     return audit_trail.events_for(request.auth, audit_trail.Filters(**filters.dict()))
 
 
@@ -98,6 +98,6 @@ def export_audit_events(request: HttpRequest, filters: AuditFilter = Query(...))
 
 @router.get("/{int:event_id}", response={200: AuditEventOut, **READ}, summary="One event")
 def get_audit_event(request: HttpRequest, event_id: int):
-    if not audit_trail.may_read(request.auth):
-        raise Forbidden(REFUSAL)
+    if not may_read_audit(request.auth):
+        raise Forbidden(AUDIT_REFUSAL)
     return get_object_or_404(AuditEvent.objects.visible_to(request.auth), pk=event_id)

@@ -1,5 +1,6 @@
-"""Reading the audit trail: who may, filtering, and CSV export — shared by the `/audit/` page,
-its CSV download and the API's `audit` routes, so the three always agree."""
+"""Reading the audit trail: filtering and CSV export — shared by the `/audit/` page, its CSV
+download and the API's `audit` routes, so the three always agree. Who may read it is
+`accounts.access` (`may_read_audit`, `AuditEvent.objects.visible_to`)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts.access import ADMIN_ROLES, as_principal, is_real
-from accounts.models import AuditEvent, Membership
+from accounts.models import AuditEvent
 
 CSV_COLUMNS = (
     "id",
@@ -36,20 +36,6 @@ CSV_COLUMNS = (
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): user
 # agents, labels and details come from outside, so such cells get a leading apostrophe.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def may_read(who: Any) -> bool:
-    """Auditors and superusers read every team's trail; team admins their teams'."""
-    principal = as_principal(who)
-    user = principal.user
-    if not is_real(user):
-        return False
-    if user.is_superuser or user.is_auditor:
-        return True
-    teams = Membership.objects.filter(user_id=user.pk, role__in=ADMIN_ROLES)
-    if principal.team_ids is not None:
-        teams = teams.filter(team_id__in=principal.team_ids)
-    return teams.exists()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator
 
 from accounts.access import Role
+from accounts.audit_trail import Filters
 from accounts.models import ApiToken, Team, User
 
 
@@ -94,8 +95,6 @@ class AuditFilterForm(forms.Form):
         return data
 
     def filters(self):
-        from accounts.audit_trail import Filters
-
         data = self.cleaned_data
         return Filters(
             actor=data["actor"].strip(),

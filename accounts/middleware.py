@@ -11,8 +11,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from accounts.security import mfa_missing
-from accounts.signals import SESSION_STARTED_KEY
+from accounts.security import SESSION_STARTED_KEY, mfa_missing
 
 # Reachable without MFA, so that the policy can be met: enrolment, re-authentication, sign-out.
 # /api/ enforces the policy itself (JSON answers, token callers have no session).

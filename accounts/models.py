@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from accounts.access import Role, TeamScopedQuerySet
+from accounts.access import Role, TeamScopedQuerySet, audit_readable, may_read_audit
 
 
 class User(AbstractUser):
@@ -30,9 +30,7 @@ class User(AbstractUser):
     @cached_property
     def may_read_audit(self) -> bool:
         """Whether the audit trail (`/audit/`) has anything for this user to read."""
-        from accounts.audit_trail import may_read
-
-        return may_read(self)
+        return may_read_audit(self)
 
 
 class TeamQuerySet(TeamScopedQuerySet):
@@ -144,22 +142,8 @@ class ApiToken(models.Model):
 
 class AuditEventQuerySet(models.QuerySet):
     def visible_to(self, who) -> models.QuerySet:
-        """Auditors and superusers read every team's trail; team admins read their teams'.
-
-        `who` is a user or an `accounts.access.Principal`; a token narrows it to its teams.
-        """
-        from accounts.access import ADMIN_ROLES, as_principal, is_real, team_ids_for
-
-        principal = as_principal(who)
-        user = principal.user
-        if not is_real(user):
-            return self.none()
-        queryset = self
-        if not (user.is_superuser or user.is_auditor):
-            queryset = queryset.filter(team_id__in=team_ids_for(user, ADMIN_ROLES))
-        if principal.team_ids is not None:
-            queryset = queryset.filter(team_id__in=principal.team_ids)
-        return queryset
+        """The events `who` (a user or an API principal) may read: see `accounts.access`."""
+        return audit_readable(self, who, team_field="team_id")
 
 
 class AuditEvent(models.Model):

@@ -37,8 +37,7 @@ from django.contrib import auth
 from django.db import transaction
 
 from accounts.access import is_real
-from accounts.security import mfa_missing
-from accounts.signals import SESSION_STARTED_KEY
+from accounts.security import SESSION_STARTED_KEY, mfa_missing
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,9 @@ from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 
 from accounts.access import OPERATE_ROLES, is_real
 
+# When the session's user signed in (Unix seconds): SESSION_ABSOLUTE_TIMEOUT counts from it.
+SESSION_STARTED_KEY = "syncportal_auth_started"
+
 
 def mfa_required_for(user: Any) -> bool:
     """Whether the MFA policy applies: operators, team admins and superusers."""

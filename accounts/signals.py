@@ -25,8 +25,8 @@ from django.dispatch import receiver
 
 from accounts import audit
 from accounts.models import Membership, User
-
-SESSION_STARTED_KEY = "syncportal_auth_started"
+from accounts.realtime import announce_access_change
+from accounts.security import SESSION_STARTED_KEY
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_started")
@@ -121,8 +121,6 @@ def _mfa_failed(sender, request, user, **kwargs: Any) -> None:
 def _sockets_signed_out(sender, request, user, **kwargs: Any) -> None:
     session = getattr(request, "session", None)
     if user is not None and session is not None and session.session_key:
-        from accounts.realtime import announce_access_change
-
         announce_access_change(user.pk, ended_session=session.session_key)
 
 
@@ -131,14 +129,10 @@ def _sockets_user_changed(sender, instance: User, created: bool, update_fields=N
     # Every sign-in saves last_login alone: nothing a socket depends on.
     if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return
-    from accounts.realtime import announce_access_change
-
     announce_access_change(instance.pk)
 
 
 @receiver(post_save, sender=Membership, dispatch_uid="accounts.sockets_membership_saved")
 @receiver(post_delete, sender=Membership, dispatch_uid="accounts.sockets_membership_deleted")
 def _sockets_membership_changed(sender, instance: Membership, **kwargs: Any) -> None:
-    from accounts.realtime import announce_access_change
-
     announce_access_change(instance.user_id)

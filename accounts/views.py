@@ -17,18 +17,10 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 
 from accounts import audit_trail, oidc, services
-from accounts.access import ADMIN_ROLES
+from accounts.access import ADMINISTER, AUDIT_REFUSAL, VIEW, audit_readable, object_for
 from accounts.forms import AddMemberForm, ApiTokenForm, AuditFilterForm, RoleForm, TeamForm
 from accounts.models import ApiToken, Membership, Team
 from syncportal.errors import DomainError
-
-
-def _team_for(request: HttpRequest, slug: str, *, manage: bool) -> Team:
-    """404 outside the user's teams; 403 when they see the team but may not manage it."""
-    team = get_object_or_404(Team.objects.visible_to(request.user), slug=slug)
-    if manage and not Team.objects.administrable_by(request.user).filter(pk=team.pk).exists():
-        raise PermissionDenied("Only the team's admins manage its members.")
-    return team
 
 
 @login_required
@@ -61,7 +53,7 @@ def team_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_for(request, slug, manage=False)
+    team = object_for(request.user, Team.objects.all(), VIEW, slug=slug)
     can_manage = Team.objects.administrable_by(request.user).filter(pk=team.pk).exists()
     memberships = team.memberships.select_related("user").order_by("user__username")
     context = {
@@ -87,7 +79,7 @@ def _done(request: HttpRequest, team: Team, call) -> HttpResponse:
 @login_required
 @require_POST
 def member_add(request: HttpRequest, slug: str) -> HttpResponse:
-    team = _team_for(request, slug, manage=True)
+    team = object_for(request.user, Team.objects.all(), ADMINISTER, slug=slug)
     form = AddMemberForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -105,7 +97,7 @@ def member_add(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
-    team = _team_for(request, slug, manage=True)
+    team = object_for(request.user, Team.objects.all(), ADMINISTER, slug=slug)
     membership = get_object_or_404(team.memberships.select_related("user"), user_id=user_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -124,7 +116,7 @@ def member_role(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
-    team = _team_for(request, slug, manage=True)
+    team = object_for(request.user, Team.objects.all(), ADMINISTER, slug=slug)
     membership = get_object_or_404(team.memberships.select_related("user"), user_id=user_id)
 
     def remove():
@@ -198,12 +190,9 @@ def _audit_events(request: HttpRequest):
     """The events the user may read under the page's filters, or a 403 for users who may read
     none. Returns the (bound) form and the events; invalid filters match nothing."""
     if not request.user.may_read_audit:  # cached: the navigation asks too
-        raise PermissionDenied("Only team admins, auditors and superusers read the audit trail.")
+        raise PermissionDenied(AUDIT_REFUSAL)
     user = request.user
-    if user.is_superuser or user.is_auditor:
-        teams = Team.objects.all()
-    else:
-        teams = Team.objects.filter(memberships__user=user, memberships__role__in=ADMIN_ROLES)
+    teams = audit_readable(Team.objects.all(), user, team_field="pk")
     form = AuditFilterForm(request.GET or None, teams=teams)
     if form.is_bound and not form.is_valid():
         return form, audit_trail.events_for(user, audit_trail.Filters()).none()

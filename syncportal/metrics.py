@@ -135,8 +135,8 @@ class PortalCollector:
 
     def _operations(self):
         """Freshness of the profiles that have a target, skipped scheduled runs, deliveries."""
-        from transfers.freshness import freshness
         from transfers.models import Delivery, Notification, SkippedRun, SyncProfile
+        from transfers.services.freshness import freshness
 
         labels = ["profile", "team"]
         breached = GaugeMetricFamily(

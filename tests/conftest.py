@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _let_test_flushes_truncate_the_audit_trail()
     if not getattr(settings, "TEST_EMBEDDED_REDIS", False) or hasattr(config, "workerinput"):
         return
-    from syncportal.devstack import redis_server_binary
+    from syncportal.processes import redis_server_binary
     from syncportal.settings import redis_settings
 
     port = free_port()

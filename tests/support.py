@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,30 +10,21 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
+from syncportal.processes import (
+    free_port,
+    redis_server_binary,
+    start_group,
+    stop_groups,
+    tcp_open,
+    wait_for,
+)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(check: Callable[[], object], what: str, timeout: float = 30.0) -> object:
     """Poll `check` until it returns something truthy; fail the test with `what` otherwise."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def tcp_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    return wait_for(check, what, timeout, failure=AssertionError)
 
 
 def database_url(settings_dict: dict) -> str:
@@ -57,13 +45,8 @@ class ChildProcess:
     def __init__(self, argv: list[str], env: dict[str, str], log_path: Path):
         self.log_path = log_path
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            argv,
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        self.process = start_group(
+            argv, cwd=BASE_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
 
     @property
@@ -92,14 +75,7 @@ class ChildProcess:
         return wait_until(seen, what, timeout=timeout)
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
+        stop_groups([self.process], grace)
         self.log.close()
 
 
@@ -116,8 +92,6 @@ class RedisServer:
         self.start()
 
     def start(self) -> None:
-        from syncportal.devstack import redis_server_binary
-
         self.starts += 1
         argv = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--appendonly", "no"]

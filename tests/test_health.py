@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from syncportal.devstack import redis_server_binary
+from syncportal.processes import redis_server_binary
 from tests.support import ChildProcess, free_port, tcp_open, wait_until
 
 

@@ -8,6 +8,10 @@ has been waiting a while with no such record, and, whatever the record says, eve
 unclaimed `TRANSFER_REDISPATCH_SECONDS` after its last dispatch. A duplicate message is
 harmless: the claim is one conditional UPDATE (queued -> planning), so only one message runs
 a job, and the others find it no longer queued.
+
+Every task the portal queues from its own code goes through `send()`, by the task's name: this
+module imports no tasks, so the services, the execution layer and the notifications can all
+queue work without importing `transfers.tasks` (which imports them).
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ import logging
 from datetime import timedelta
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from syncportal.logging import OutageLog
+from transfers.models import Job
 
 logger = logging.getLogger(__name__)
 
@@ -54,18 +60,32 @@ def record_key(job_id: int) -> str:
     return f"syncportal:dispatched:{job_id}"
 
 
+def send(
+    task: str, args: tuple, *, meanwhile: str, queue: str | None = None, countdown=None
+) -> bool:
+    """Queue the task named `task` (see `transfers.tasks`). When the broker cannot be reached,
+    log it once per outage, with `meanwhile` saying what waits, and return False: callers run
+    after their commit and must not fail for it; each has a way to send again later."""
+    try:
+        current_app.send_task(task, args, queue=queue, countdown=countdown)
+    except BROKER_ERRORS as exc:
+        broker_outage.failed(exc, meanwhile)
+        return False
+    broker_outage.succeeded()
+    return True
+
+
 def dispatch(job_id: int) -> bool:
     """Send the job's task to the workers and record that it was sent. When the broker cannot
     be reached, log it (once per outage) and return False: the job stays queued and the reaper
     dispatches it again once the broker is back."""
-    from transfers.tasks import run_job
-
-    try:
-        run_job.apply_async((job_id,), queue=settings.TRANSFER_QUEUE)
-    except BROKER_ERRORS as exc:
-        broker_outage.failed(exc, f"job {job_id} stays queued until it is back")
+    if not send(
+        "transfers.run_job",
+        (job_id,),
+        queue=settings.TRANSFER_QUEUE,
+        meanwhile=f"job {job_id} stays queued until it is back",
+    ):
         return False
-    broker_outage.succeeded()
     # Without the record the reaper sends a second message, which does nothing.
     with contextlib.suppress(redis.RedisError):
         _client().set(
@@ -84,8 +104,6 @@ def forget(job_id: int) -> None:
 
 def redispatch_lost() -> list[int]:
     """Dispatch again the queued jobs whose message the broker may have lost; their ids."""
-    from transfers.models import Job
-
     waiting = list(
         Job.objects.filter(
             state=Job.State.QUEUED,

@@ -30,26 +30,20 @@ from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
 from transfers import dispatch, notifications, prediction
+from transfers.counters import Counters
 from transfers.engine import EngineError, Outcome, Result, run_transfer, sweep_uploads
 from transfers.errors import Unavailable
 from transfers.manifests import Built
 from transfers.models import Job, JobFailure, JobSample
 from transfers.progress import ProgressPublisher, broadcast_job
 from transfers.specs import spec_for_job
+from transfers.states import LEASED_STATES, STATE_FOR_OUTCOME
 
 logger = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 1.0
 # Stop our own run once this share of the lease has passed without a successful renewal.
 SELF_STOP_SHARE = 0.75
-_STATE_FOR_OUTCOME = {
-    Outcome.SUCCEEDED: Job.State.SUCCEEDED,
-    Outcome.PARTIAL: Job.State.PARTIAL,
-    Outcome.FAILED: Job.State.FAILED,
-    Outcome.CANCELLED: Job.State.CANCELLED,
-    Outcome.AWAITING_APPROVAL: Job.State.AWAITING_APPROVAL,
-}
-_RUNNING_STATES = (Job.State.PLANNING, Job.State.RUNNING, Job.State.VERIFYING)
 
 
 def lease_owner_name() -> str:
@@ -197,19 +191,13 @@ def _run_job(job_id: int) -> str:
 def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | None = None) -> str:
     """Store the outcome, the failures and a last sample, if this worker still holds the job;
     queue the notifications the outcome calls for."""
-    state = _STATE_FOR_OUTCOME[result.outcome]
+    state = STATE_FOR_OUTCOME[result.outcome]
     waiting = state == Job.State.AWAITING_APPROVAL
     now = timezone.now()
     elapsed = max(result.elapsed_seconds, 0.001)
     fields = {
         "state": state,
-        "objects_total": result.objects_total,
-        "bytes_total": result.bytes_total,
-        "objects_done": result.objects_done,
-        "bytes_done": result.bytes_done,
-        "objects_skipped": result.objects_skipped,
-        "objects_failed": result.objects_failed,
-        "objects_deleted": result.objects_deleted,
+        **Counters.of(result).as_dict(),
         "throughput_bps": int(result.bytes_done / elapsed),
         "command": result.command,
         "exit_code": result.exit_code,
@@ -292,15 +280,16 @@ def _schedule_late_sweeps(job_id: int) -> None:
     """A request s5cmd sent just before it was stopped can still create an upload after the
     run's abort passes, however long they wait; look again later (a bucket lifecycle rule
     that aborts incomplete uploads is the backstop, see docs/engine.md, "Cancel")."""
-    from transfers.tasks import sweep_uploads
-
     delay = settings.TRANSFER_LATE_SWEEP_SECONDS
     for countdown in (delay, 10 * delay):
-        try:
-            sweep_uploads.apply_async((job_id,), countdown=countdown, queue=settings.TRANSFER_QUEUE)
-        except dispatch.BROKER_ERRORS as exc:
-            # The outcome is stored already; a failure here must not fail the task after it.
-            dispatch.broker_outage.failed(exc, f"job {job_id}'s late upload sweeps are skipped")
+        # The outcome is stored already; a broker outage here must not fail the task after it.
+        if not dispatch.send(
+            "transfers.sweep_uploads",
+            (job_id,),
+            countdown=countdown,
+            queue=settings.TRANSFER_QUEUE,
+            meanwhile=f"job {job_id}'s late upload sweeps are skipped",
+        ):
             return
 
 
@@ -335,11 +324,9 @@ def _cancelled_while_finishing(result: Result) -> str:
 
 def reap_expired_leases() -> list[int]:
     """Re-queue or fail the running jobs whose lease expired; returns their ids."""
-    from transfers.services.jobs import enqueue
-
     now = timezone.now()
     reaped = []
-    expired = Job.objects.filter(state__in=_RUNNING_STATES, lease_expires_at__lt=now)
+    expired = Job.objects.filter(state__in=LEASED_STATES, lease_expires_at__lt=now)
     for job in expired.select_related("team"):
         attempt = job.attempts
         if job.cancel_requested_at is not None:
@@ -377,7 +364,7 @@ def reap_expired_leases() -> list[int]:
             )
             notifications.notify_job(job)
             if state == Job.State.QUEUED:
-                transaction.on_commit(lambda job_id=job.pk: enqueue(job_id))
+                transaction.on_commit(lambda job_id=job.pk: dispatch.dispatch(job_id))
             else:  # the dead worker's s5cmd died with it, before any abort pass
                 transaction.on_commit(lambda job_id=job.pk: _schedule_late_sweeps(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.urls import reverse_lazy
 
 from accounts.models import Team
+from syncportal.limits import form_field_options
 from transfers.models import Endpoint, Job, Notification, SyncProfile
+from transfers.services.profiles import EDITABLE
 
 
 class PortalForm(forms.Form):
@@ -129,19 +131,25 @@ class EndpointChoiceField(forms.ModelChoiceField):
         return f"{obj.team.name} · {label}" if self.show_team else label
 
 
-class ProfileForm(PortalForm):
-    """Every setting of a profile, grouped as the page shows them (`SECTIONS`)."""
+def _model(name: str) -> dict:
+    """A profile field's limits and default, from the model (`syncportal.limits`)."""
+    return form_field_options(SyncProfile, name)
 
-    name = forms.CharField(max_length=100)
+
+class ProfileForm(PortalForm):
+    """Every setting of a profile, grouped as the page shows them (`SECTIONS`). Limits and
+    defaults come from the model's fields (`_model`); labels and help texts are the page's."""
+
+    name = forms.CharField(**_model("name"))
     description = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Optional."
     )
     source_endpoint = EndpointChoiceField(queryset=Endpoint.objects.none(), required=False)
-    source_bucket = forms.CharField(label="Bucket", max_length=63, required=False)
+    source_bucket = forms.CharField(label="Bucket", required=False, **_model("source_bucket"))
     source_prefix = forms.CharField(
         label="Prefix",
-        max_length=1024,
         required=False,
+        **_model("source_prefix"),
         help_text="Only keys under this prefix, e.g. exports/2026/. Blank: the whole bucket.",
     )
     source_wildcards = forms.BooleanField(
@@ -151,31 +159,33 @@ class ProfileForm(PortalForm):
     )
     source_path = forms.CharField(
         label="or a local directory",
-        max_length=1024,
         required=False,
+        **_model("source_path"),
         help_text="A directory on the workers, under an allowed root, instead of S3.",
     )
     destination_endpoint = EndpointChoiceField(queryset=Endpoint.objects.none(), required=False)
-    destination_bucket = forms.CharField(label="Bucket", max_length=63, required=False)
+    destination_bucket = forms.CharField(
+        label="Bucket", required=False, **_model("destination_bucket")
+    )
     destination_prefix = forms.CharField(
         label="Prefix",
-        max_length=1024,
         required=False,
+        **_model("destination_prefix"),
         help_text="Objects land under this prefix, keeping their path relative to the source.",
     )
     destination_path = forms.CharField(
-        label="or a local directory", max_length=1024, required=False
+        label="or a local directory", required=False, **_model("destination_path")
     )
     mode = forms.ChoiceField(
         choices=SyncProfile.Mode.choices,
-        initial=SyncProfile.Mode.SYNC,
+        **_model("mode"),
         widget=forms.RadioSelect,
         help_text="Mirror deletes destination objects the source no longer has (in scope only).",
     )
     compare = forms.ChoiceField(
         label="Changed when",
         choices=SyncProfile.Compare.choices,
-        initial=SyncProfile.Compare.SIZE_MTIME,
+        **_model("compare"),
         help_text="How sync and mirror decide an object differs. Checksum compares MD5 ETags "
         "where both sides have one (not multipart uploads).",
     )
@@ -193,44 +203,38 @@ class ProfileForm(PortalForm):
     verify_after = forms.BooleanField(
         label="Verify after the run",
         required=False,
-        initial=True,
+        **_model("verify_after"),
         help_text="List the destination again and check every object's size (and MD5 where "
         "comparable). Mismatches make the job partial.",
     )
     delete_threshold = forms.IntegerField(
         label="Approval above",
         min_value=0,
-        initial=100,
+        **_model("delete_threshold"),
         help_text="A mirror that would delete more objects than this pauses for approval.",
     )
     workers = forms.IntegerField(
-        min_value=1,
-        max_value=1024,
-        initial=64,
+        **_model("workers"),
         help_text="Objects transferred in parallel. Lower it to go easy on a slow endpoint.",
     )
     concurrency = forms.IntegerField(
         label="Parts per object",
-        min_value=1,
-        max_value=64,
-        initial=5,
+        **_model("concurrency"),
         help_text="Parts of one large object transferred in parallel.",
     )
     part_size_mb = forms.IntegerField(
         label="Part size (MiB)",
-        min_value=5,
-        max_value=5120,
-        initial=50,
+        **_model("part_size_mb"),
         help_text="Multipart part size; S3 allows 10,000 parts per object.",
     )
     storage_class = forms.CharField(
-        max_length=32,
         required=False,
+        **_model("storage_class"),
         help_text="e.g. STANDARD_IA or GLACIER_IR. Blank: the destination bucket's default.",
     )
     schedule = forms.CharField(
-        max_length=100,
         required=False,
+        **_model("schedule"),
         help_text="When runs start by themselves: five cron fields in UTC (minute, hour, day of "
         "month, month, day of week; Sunday is 0). For example 30 2 * * * runs at 02:30 every "
         "day, 0 */6 * * * every six hours, 0 7 * * 1-5 at 07:00 on weekdays; @hourly and "
@@ -251,15 +255,14 @@ class ProfileForm(PortalForm):
     schedule_enabled = forms.BooleanField(
         label="Run on the schedule",
         required=False,
-        initial=True,
+        **_model("schedule_enabled"),
         help_text="Untick to pause the schedule without losing it. A run still in progress when "
         "the next one is due makes that one skip (the profile page lists skipped runs).",
     )
     max_staleness_minutes = forms.IntegerField(
         label="Freshness target (minutes)",
         required=False,
-        min_value=1,
-        max_value=366 * 24 * 60,
+        **_model("max_staleness_minutes"),
         help_text="The destination is at most this many minutes behind: the last successful run "
         "must have started within it, or the profile shows as stale and its freshness "
         "notifications are sent, once per breach. Blank: not tracked.",
@@ -312,8 +315,6 @@ class ProfileForm(PortalForm):
 
     @classmethod
     def initial_for(cls, profile: SyncProfile) -> dict:
-        from transfers.services.profiles import EDITABLE
-
         initial = {name: getattr(profile, name) for name in EDITABLE}
         for side in ("source", "destination"):
             initial[f"{side}_endpoint"] = getattr(profile, f"{side}_endpoint_id")

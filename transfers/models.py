@@ -15,6 +15,8 @@ from accounts.models import Team
 from syncportal.fields import EncryptedTextField
 from transfers.cron import Cron, parse, validate_schedule
 from transfers.engine.errors import InvalidValue
+from transfers.freshness import Freshness, evaluate
+from transfers.job_options import JobOptions
 
 
 class EndpointQuerySet(TeamScopedQuerySet):
@@ -244,11 +246,29 @@ class SyncProfile(models.Model):
         return self.next_runs(3)
 
     @property
-    def freshness(self):
-        """Fresh, stale, never run or untracked: see `transfers.freshness`."""
-        from transfers.freshness import freshness
+    def freshness(self) -> Freshness:
+        """Fresh, stale, never run or untracked, now: see `transfers.freshness`."""
+        return self.freshness_at(timezone.now())
 
-        return freshness(self)
+    def freshness_at(self, now: datetime) -> Freshness:
+        return evaluate(
+            target_minutes=self.max_staleness_minutes,
+            last_success_at=self.latest_success_start(),
+            created_at=self.created_at,
+            now=now,
+        )
+
+    def latest_success_start(self) -> datetime | None:
+        """When the latest succeeded run started: from the `with_last_success()` annotation
+        when present, else one query."""
+        if "last_success_at" in self.__dict__:
+            return self.__dict__["last_success_at"]
+        return (
+            Job.objects.filter(profile=self, state=Job.State.SUCCEEDED)
+            .order_by("-started_at")
+            .values_list("started_at", flat=True)
+            .first()
+        )
 
 
 def _location_display(endpoint: Endpoint | None, bucket: str, prefix: str, path: str) -> str:
@@ -411,6 +431,12 @@ class Job(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("job_detail", args=[self.pk])
+
+    @property
+    def run_options(self) -> JobOptions | None:
+        """`options` as a typed value (`transfers.job_options`); None for a job stored without
+        any (only tests make those)."""
+        return JobOptions.from_dict(self.options) if self.options else None
 
     @property
     def is_active(self) -> bool:

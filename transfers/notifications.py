@@ -42,6 +42,8 @@ from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from transfers import dispatch
+from transfers.counters import Counters
 from transfers.engine.errors import InvalidValue
 from transfers.engine.validation import validate_webhook_url
 from transfers.models import Delivery, Job, Notification, SyncProfile
@@ -111,13 +113,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "finished_at": moment(job.finished_at),
         "duration_seconds": round(duration, 1) if duration is not None else None,
         "predicted_seconds": job.predicted_seconds,
-        "objects_total": job.objects_total,
-        "bytes_total": job.bytes_total,
-        "objects_done": job.objects_done,
-        "bytes_done": job.bytes_done,
-        "objects_skipped": job.objects_skipped,
-        "objects_failed": job.objects_failed,
-        "objects_deleted": job.objects_deleted,
+        **Counters.of(job).as_dict(),
         "error": job.error[:2000],
     }
 
@@ -128,15 +124,13 @@ def absolute_url(path: str) -> str | None:
 
 
 def enqueue(delivery_id: int, attempt: int) -> None:
-    from transfers import dispatch
-    from transfers.tasks import deliver_notification
-
-    try:
-        deliver_notification.apply_async((delivery_id, attempt))
-    except dispatch.BROKER_ERRORS as exc:
-        # Runs after the commit that stored the delivery (often a job's outcome): it must not
-        # fail what called it. resume_stuck_deliveries sends it once the broker is back.
-        dispatch.broker_outage.failed(exc, f"notification delivery {delivery_id} waits")
+    # Runs after the commit that stored the delivery (often a job's outcome): a broker outage
+    # must not fail what called it. resume_stuck_deliveries sends it once the broker is back.
+    dispatch.send(
+        "transfers.deliver_notification",
+        (delivery_id, attempt),
+        meanwhile=f"notification delivery {delivery_id} waits",
+    )
 
 
 def resume_stuck_deliveries(now=None) -> list[int]:

@@ -17,6 +17,7 @@ from statistics import median
 
 from django.db.models import F
 
+from transfers.job_options import JobOptions
 from transfers.models import Job
 
 HISTORY = 10
@@ -91,8 +92,8 @@ def rates_for(
 
 
 def endpoints_of(options: dict) -> tuple[int | None, int | None]:
-    """The (source, destination) endpoint ids of a job's options snapshot."""
-    return tuple((options.get(side) or {}).get("endpoint") for side in ("source", "destination"))
+    """The (source, destination) endpoint ids of a job's options snapshot (`Job.options`)."""
+    return JobOptions.from_dict(options).endpoints() if options else (None, None)
 
 
 def predict(rates: Rates | None, objects: int | None, bytes: int | None) -> float | None:

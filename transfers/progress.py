@@ -26,29 +26,16 @@ from django.db import connection
 from django.utils import timezone
 
 from syncportal import logging as log_context
-from transfers.engine import Phase, Progress
+from transfers.counters import Counters
+from transfers.engine import Progress
 from transfers.models import Job, JobSample
+from transfers.states import PHASE_FOR_STATE, STATE_FOR_PHASE
 
 logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "job.update"
 SEQ_TTL_SECONDS = 7 * 24 * 3600
 SAMPLE_INTERVAL = 1.0
-
-STATE_FOR_PHASE = {
-    Phase.PLANNING: Job.State.PLANNING,
-    Phase.COPYING: Job.State.RUNNING,
-    Phase.DELETING: Job.State.RUNNING,
-    Phase.CLEANING_UP: Job.State.RUNNING,
-    Phase.VERIFYING: Job.State.VERIFYING,
-}
-_PHASE_FOR_STATE = {
-    Job.State.QUEUED: "queued",
-    Job.State.PLANNING: Phase.PLANNING,
-    Job.State.RUNNING: Phase.COPYING,
-    Job.State.AWAITING_APPROVAL: Phase.AWAITING_APPROVAL,
-    Job.State.VERIFYING: Phase.VERIFYING,
-}
 
 
 def job_group(job_id: int) -> str:
@@ -130,16 +117,8 @@ def message_for_job(job: Job, *, seq: int | None = None) -> dict[str, Any]:
         job_id=job.pk,
         team_id=job.team_id,
         state=job.state,
-        phase=_PHASE_FOR_STATE.get(job.state, Phase.DONE),
-        counters={
-            "objects_total": job.objects_total,
-            "bytes_total": job.bytes_total,
-            "objects_done": job.objects_done,
-            "bytes_done": job.bytes_done,
-            "objects_failed": job.objects_failed,
-            "objects_skipped": job.objects_skipped,
-            "objects_deleted": job.objects_deleted,
-        },
+        phase=PHASE_FOR_STATE[job.state],
+        counters=Counters.of(job).as_dict(),
         throughput_bps=job.throughput_bps,
         error=job.error,
         seq=seq,
@@ -162,18 +141,6 @@ def broadcast_job(job: Job) -> None:
         logger.exception("could not broadcast job %s", job.pk)
     else:
         channel_outage.succeeded()
-
-
-def _counters(progress: Progress) -> dict[str, Any]:
-    return {
-        "objects_total": progress.objects_total,
-        "bytes_total": progress.bytes_total,
-        "objects_done": progress.objects_done,
-        "bytes_done": progress.bytes_done,
-        "objects_failed": progress.objects_failed,
-        "objects_skipped": progress.objects_skipped,
-        "objects_deleted": progress.objects_deleted,
-    }
 
 
 class ProgressPublisher:
@@ -268,7 +235,7 @@ class ProgressPublisher:
             team_id=self.team_id,
             state=state or "",
             phase=progress.phase,
-            counters=_counters(progress),
+            counters=Counters.of(progress).as_dict(),
             throughput_bps=progress.throughput_bps,
             eta_seconds=progress.eta_seconds,
             completed_between=(
@@ -280,11 +247,7 @@ class ProgressPublisher:
         loop.run_until_complete(_send(layer, payload))
 
     def _store(self, progress: Progress, state: str | None) -> None:
-        fields = {key: value or 0 for key, value in _counters(progress).items()}
-        fields["objects_total"], fields["bytes_total"] = (
-            progress.objects_total,
-            progress.bytes_total,
-        )
+        fields = Counters.of(progress).as_dict()
         fields["throughput_bps"] = progress.throughput_bps
         if state is not None:
             fields["state"] = state

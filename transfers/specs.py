@@ -19,6 +19,7 @@ from transfers.engine import (
     TransferSpec,
 )
 from transfers.errors import Unavailable
+from transfers.job_options import JobOptions, Side
 from transfers.models import Endpoint, Job, SyncProfile
 
 MiB = 1024 * 1024
@@ -46,70 +47,74 @@ def runtime() -> Runtime:
     )
 
 
+def options_for(profile: SyncProfile) -> JobOptions:
+    """The profile's settings as a job will use them, whatever happens to the profile later."""
+
+    def side(name: str) -> Side:
+        return Side(
+            endpoint=getattr(profile, f"{name}_endpoint_id"),
+            bucket=getattr(profile, f"{name}_bucket"),
+            prefix=getattr(profile, f"{name}_prefix"),
+            path=getattr(profile, f"{name}_path"),
+        )
+
+    return JobOptions(
+        source=side("source"),
+        destination=side("destination"),
+        mode=profile.mode,
+        compare=profile.compare,
+        include=tuple(profile.include_patterns),
+        exclude=tuple(profile.exclude_patterns),
+        source_wildcards=profile.source_wildcards,
+        workers=profile.workers,
+        concurrency=profile.concurrency,
+        part_size_mb=profile.part_size_mb,
+        storage_class=profile.storage_class,
+        verify_after=profile.verify_after,
+        delete_threshold=profile.delete_threshold,
+    )
+
+
 def snapshot_options(profile: SyncProfile) -> dict[str, Any]:
-    """The profile's settings as the job will use them, whatever happens to the profile later."""
-
-    def side(name: str) -> dict[str, Any]:
-        return {
-            "endpoint": getattr(profile, f"{name}_endpoint_id"),
-            "bucket": getattr(profile, f"{name}_bucket"),
-            "prefix": getattr(profile, f"{name}_prefix"),
-            "path": getattr(profile, f"{name}_path"),
-        }
-
-    return {
-        "source": side("source"),
-        "destination": side("destination"),
-        "mode": profile.mode,
-        "compare": profile.compare,
-        "include": list(profile.include_patterns),
-        "exclude": list(profile.exclude_patterns),
-        "source_wildcards": profile.source_wildcards,
-        "workers": profile.workers,
-        "concurrency": profile.concurrency,
-        "part_size_mb": profile.part_size_mb,
-        "storage_class": profile.storage_class,
-        "verify_after": profile.verify_after,
-        "delete_threshold": profile.delete_threshold,
-    }
+    """`options_for(profile)` as a job stores it (`Job.options`)."""
+    return options_for(profile).to_dict()
 
 
 def spec_from_options(
-    options: dict[str, Any], *, team_id: int, delete_threshold: int | None = None
+    options: JobOptions, *, team_id: int, delete_threshold: int | None = None
 ) -> TransferSpec:
     """A spec from a snapshot; endpoints are read now, so a rotated secret takes effect."""
     endpoints = Endpoint.objects.filter(team_id=team_id).in_bulk(
-        [options[s]["endpoint"] for s in ("source", "destination") if options[s]["endpoint"]]
+        [pk for pk in options.endpoints() if pk is not None]
     )
 
     def location(name: str):
-        side = options[name]
-        if side["endpoint"] is None:
-            return LocalLocation(side["path"])
-        endpoint = endpoints.get(side["endpoint"])
+        side: Side = getattr(options, name)
+        if side.endpoint is None:
+            return LocalLocation(side.path)
+        endpoint = endpoints.get(side.endpoint)
         if endpoint is None:
             raise Unavailable(f"The {name} endpoint of this job no longer exists.")
-        return S3Location(endpoint_config(endpoint), side["bucket"], side["prefix"])
+        return S3Location(endpoint_config(endpoint), side.bucket, side.prefix)
 
-    only_keys = options.get("only_keys")
     return TransferSpec(
         source=location("source"),
         destination=location("destination"),
         options=Options(
-            mode=options["mode"],
-            compare=options["compare"],
-            include=tuple(options["include"]),
-            exclude=tuple(options["exclude"]),
-            source_wildcards=options["source_wildcards"],
-            workers=options["workers"],
-            concurrency=options["concurrency"],
-            part_size_mb=options["part_size_mb"],
-            storage_class=options["storage_class"],
-            verify_after=options["verify_after"],
+            mode=options.mode,
+            compare=options.compare,
+            include=options.include,
+            exclude=options.exclude,
+            source_wildcards=options.source_wildcards,
+            workers=options.workers,
+            concurrency=options.concurrency,
+            part_size_mb=options.part_size_mb,
+            storage_class=options.storage_class,
+            verify_after=options.verify_after,
             delete_threshold=(
-                options["delete_threshold"] if delete_threshold is None else delete_threshold
+                options.delete_threshold if delete_threshold is None else delete_threshold
             ),
-            only_keys=tuple(only_keys) if only_keys is not None else None,
+            only_keys=options.only_keys,
         ),
         runtime=runtime(),
     )
@@ -117,7 +122,10 @@ def spec_from_options(
 
 def spec_for_job(job: Job) -> TransferSpec:
     """An approved job may delete as many objects as the approver saw planned."""
-    threshold = job.options["delete_threshold"]
+    options = job.run_options
+    if options is None:
+        raise Unavailable("This job has no settings to run with.")
+    threshold = options.delete_threshold
     if job.approved_at is not None and job.plan:
         threshold = max(threshold, job.plan.get("objects_to_delete", 0))
-    return spec_from_options(job.options, team_id=job.team_id, delete_threshold=threshold)
+    return spec_from_options(options, team_id=job.team_id, delete_threshold=threshold)

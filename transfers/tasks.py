@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
-from transfers import dispatch, execution, freshness, notifications, retention
+from transfers import dispatch, execution, notifications, retention
 from transfers.models import SkippedRun
-from transfers.services import browse, schedules
+from transfers.services import browse, freshness, schedules
 
 
 @shared_task(name="syncportal.ping")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent
 from accounts.realtime import UNAUTHENTICATED
-from accounts.signals import SESSION_STARTED_KEY
+from accounts.security import SESSION_STARTED_KEY
 from tests.accounts.conftest import call
 from tests.test_permission_matrix import SOCKETS, _socket_scenario
 

@@ -11,7 +11,7 @@ from channels.testing.websocket import WebsocketCommunicator
 from websockets.exceptions import ConnectionClosed
 
 from accounts.realtime import NOT_FOUND, UNAUTHENTICATED
-from accounts.signals import SESSION_STARTED_KEY
+from accounts.security import SESSION_STARTED_KEY
 from tests.support import enrol_totp
 from tests.test_permission_matrix import SOCKETS, _socket_scenario, socket_test_app
 from tests.transfers.channels_client import live_socket, session_cookie

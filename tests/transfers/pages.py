@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from tests.support import enrol_totp
 from transfers.models import Endpoint, Job, JobFailure, JobSample, SyncProfile
+from transfers.specs import snapshot_options
 
 
 def signed_in(user) -> Client:
@@ -57,7 +58,7 @@ def finished_job(profile: SyncProfile, state: str = Job.State.SUCCEEDED, **field
         "team": profile.team,
         "profile": profile,
         "profile_name": profile.name,
-        "options": {"mode": "sync", "source": {}, "destination": {}},
+        "options": snapshot_options(profile),
         "state": state,
         "objects_total": 10,
         "bytes_total": 10 * 1024 * 1024,

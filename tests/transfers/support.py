@@ -298,3 +298,20 @@ class GatedProxy:
             dst.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+
+def capture_late_sweeps(monkeypatch) -> list[tuple[tuple, int]]:
+    """Record the late upload sweeps a cancel or the reaper queues, as (args, countdown),
+    instead of sending them; every other task is sent as usual."""
+    from transfers import dispatch
+
+    sweeps, real_send = [], dispatch.send
+
+    def send(task: str, args: tuple, *, countdown=None, **options) -> bool:
+        if task != "transfers.sweep_uploads":
+            return real_send(task, args, countdown=countdown, **options)
+        sweeps.append((args, countdown))
+        return True
+
+    monkeypatch.setattr(dispatch, "send", send)
+    return sweeps

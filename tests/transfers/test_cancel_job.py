@@ -14,6 +14,7 @@ from tests.support import wait_until
 from tests.transfers.conftest import audit_actions
 from tests.transfers.faults import S3Proxy
 from tests.transfers.support import (
+    capture_late_sweeps,
     multipart_uploads,
     put_objects,
     run_here,
@@ -23,7 +24,7 @@ from tests.transfers.support import (
     wait_for_job,
     write_files,
 )
-from transfers import execution, services, tasks
+from transfers import execution, services
 from transfers.errors import JobStateError
 from transfers.models import Job
 from transfers.tasks import run_job
@@ -107,12 +108,7 @@ def test_an_upload_a_request_in_flight_creates_after_the_cancel_is_aborted_later
         destination_bucket=bucket,
     )
     job = services.start_job(profile, actor=operator)
-    sweeps = []
-    monkeypatch.setattr(
-        tasks.sweep_uploads,
-        "apply_async",
-        lambda args, countdown, queue: sweeps.append((args, countdown)),
-    )
+    sweeps = capture_late_sweeps(monkeypatch)
 
     def run() -> None:
         try:

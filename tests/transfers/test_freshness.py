@@ -13,8 +13,9 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from tests.transfers.support import finished_run
 from transfers import notifications, services
-from transfers.freshness import Status, check_freshness, freshness
+from transfers.freshness import Status
 from transfers.models import Delivery, Job, SyncProfile
+from transfers.services.freshness import check_freshness, freshness
 
 pytestmark = pytest.mark.django_db
 

@@ -13,6 +13,7 @@ import pytest
 from tests.support import wait_until
 from tests.transfers.conftest import audit_actions, transfer_worker
 from tests.transfers.support import (
+    capture_late_sweeps,
     hashes,
     multipart_uploads,
     s3_hashes,
@@ -128,7 +129,7 @@ def test_the_uploads_of_a_job_whose_worker_died_are_swept_once_it_is_reaped(
 
     from django.utils import timezone
 
-    from transfers import execution, tasks
+    from transfers import execution
 
     profile, _objects, bucket = slow_upload
     client = s3_a.client()
@@ -148,12 +149,7 @@ def test_the_uploads_of_a_job_whose_worker_died_are_swept_once_it_is_reaped(
         started_at=now - timedelta(minutes=1),
         cancel_requested_at=now if cancelled else None,
     )
-    sweeps = []
-    monkeypatch.setattr(
-        tasks.sweep_uploads,
-        "apply_async",
-        lambda args, countdown, queue: sweeps.append((args, countdown)),
-    )
+    sweeps = capture_late_sweeps(monkeypatch)
 
     assert reap_expired_leases() == [job.pk]
 

@@ -1,22 +1,25 @@
 """Profiles: create, change, run, preview, and a profile's notifications and skipped runs."""
 
+from dataclasses import fields as fields_of
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Query, Router, Schema
 from ninja.pagination import paginate
 from ninja.responses import Status
+from pydantic import create_model
+from pydantic.fields import FieldInfo
 
 from accounts.access import object_for
 from syncportal.api import errors
+from syncportal.limits import schema_default, schema_limits
 from syncportal.schemas import Id, Text
 from transfers import prediction, services
 from transfers.api.common import (
     LIST,
     MAX_INT,
-    MAX_STALENESS,
     NEXT_RUNS,
     NO_STORE,
     READ,
@@ -31,6 +34,7 @@ from transfers.api.notifications import (
     NotificationOut,
     SkippedRunOut,
 )
+from transfers.engine import PlanSummary
 from transfers.models import (
     Job,
     Notification,
@@ -44,41 +48,50 @@ router = Router(tags=["profiles"])
 # --- Profiles ---------------------------------------------------------------------------------
 
 
+def _from_model(name: str, **more: Any) -> Any:
+    """A schema field with the model field's default and limits (`syncportal.limits`), so the
+    model holds each limit once; `more` adds what the model does not say."""
+    default = schema_default(SyncProfile, name)
+    limits = {**schema_limits(SyncProfile, name), **more}
+    if callable(default):
+        return Field(default_factory=default, **limits)
+    return Field(default, **limits)
+
+
 class ProfileFields(Schema):
     """A profile's settings; a location is an endpoint + bucket + prefix, or a local path."""
 
-    name: Text = Field(..., max_length=100)
-    description: Text = Field("", max_length=10_000)
+    name: Text = _from_model("name")
+    description: Text = _from_model("description", max_length=10_000)
     source_endpoint: Id | None = None
-    source_bucket: Text = Field("", max_length=63)
-    source_prefix: Text = Field("", max_length=1024)
-    source_path: Text = Field("", max_length=1024, description="A directory under LOCAL_ROOTS.")
+    source_bucket: Text = _from_model("source_bucket")
+    source_prefix: Text = _from_model("source_prefix")
+    source_path: Text = _from_model("source_path", description="A directory under LOCAL_ROOTS.")
     destination_endpoint: Id | None = None
-    destination_bucket: Text = Field("", max_length=63)
-    destination_prefix: Text = Field("", max_length=1024)
-    destination_path: Text = Field("", max_length=1024)
-    mode: SyncProfile.Mode = SyncProfile.Mode.SYNC
-    compare: SyncProfile.Compare = SyncProfile.Compare.SIZE_MTIME
-    include_patterns: list[Text] = Field(default_factory=list, max_length=100)
-    exclude_patterns: list[Text] = Field(default_factory=list, max_length=100)
-    source_wildcards: bool = False
-    workers: int = Field(64, ge=1, le=1024)
-    concurrency: int = Field(5, ge=1, le=64)
-    part_size_mb: int = Field(50, ge=5, le=5120)
-    storage_class: Text = Field("", max_length=32)
-    verify_after: bool = True
-    delete_threshold: int = Field(100, ge=0, le=MAX_INT)
-    schedule: Text = Field(
-        "",
-        max_length=100,
+    destination_bucket: Text = _from_model("destination_bucket")
+    destination_prefix: Text = _from_model("destination_prefix")
+    destination_path: Text = _from_model("destination_path")
+    mode: SyncProfile.Mode = _from_model("mode")
+    compare: SyncProfile.Compare = _from_model("compare")
+    include_patterns: list[Text] = _from_model("include_patterns", max_length=100)
+    exclude_patterns: list[Text] = _from_model("exclude_patterns", max_length=100)
+    source_wildcards: bool = _from_model("source_wildcards")
+    workers: int = _from_model("workers")
+    concurrency: int = _from_model("concurrency")
+    part_size_mb: int = _from_model("part_size_mb")
+    storage_class: Text = _from_model("storage_class")
+    verify_after: bool = _from_model("verify_after")
+    delete_threshold: int = _from_model("delete_threshold", ge=0, le=MAX_INT)
+    schedule: Text = _from_model(
+        "schedule",
         description="Five cron fields in UTC (`30 2 * * 1-5`), or @hourly, @daily, @weekly, "
         "@monthly, @yearly; blank: runs only when started.",
     )
-    schedule_enabled: bool = Field(True, description="False pauses the schedule, keeping it.")
-    max_staleness_minutes: int | None = Field(
-        None,
-        ge=1,
-        le=MAX_STALENESS,
+    schedule_enabled: bool = _from_model(
+        "schedule_enabled", description="False pauses the schedule, keeping it."
+    )
+    max_staleness_minutes: int | None = _from_model(
+        "max_staleness_minutes",
         description="Freshness target: the last successful run must have started within this "
         "many minutes. Null: not tracked.",
     )
@@ -143,57 +156,56 @@ class ProfileIn(ProfileFields):
     team_id: Id
 
 
-class ProfilePatch(Schema):
-    """Only the fields given change; null endpoints switch a side to a local path."""
+def _every_field_optional(schema: type[Schema], name: str, doc: str, **descriptions: str):
+    """`schema` with each field optional (default None) and its limits kept: a PATCH body."""
+    fields = {
+        field: (
+            info.annotation,
+            FieldInfo.merge_field_infos(
+                info,
+                default=None,
+                default_factory=None,
+                description=descriptions.get(field, info.description),
+            ),
+        )
+        for field, info in schema.model_fields.items()
+    }
+    return create_model(name, __base__=Schema, __doc__=doc, __module__=__name__, **fields)
 
-    name: Text = Field(None, max_length=100)
-    description: Text = Field(None, max_length=10_000)
-    source_endpoint: Id | None = None
-    source_bucket: Text = Field(None, max_length=63)
-    source_prefix: Text = Field(None, max_length=1024)
-    source_path: Text = Field(None, max_length=1024)
-    destination_endpoint: Id | None = None
-    destination_bucket: Text = Field(None, max_length=63)
-    destination_prefix: Text = Field(None, max_length=1024)
-    destination_path: Text = Field(None, max_length=1024)
-    mode: SyncProfile.Mode = None
-    compare: SyncProfile.Compare = None
-    include_patterns: list[Text] = Field(None, max_length=100)
-    exclude_patterns: list[Text] = Field(None, max_length=100)
-    source_wildcards: bool = None
-    workers: int = Field(None, ge=1, le=1024)
-    concurrency: int = Field(None, ge=1, le=64)
-    part_size_mb: int = Field(None, ge=5, le=5120)
-    storage_class: Text = Field(None, max_length=32)
-    verify_after: bool = None
-    delete_threshold: int = Field(None, ge=0, le=MAX_INT)
-    schedule: Text = Field(None, max_length=100, description="Blank removes the schedule.")
-    schedule_enabled: bool = None
-    max_staleness_minutes: int | None = Field(
-        None, ge=1, le=MAX_STALENESS, description="Null stops tracking freshness."
-    )
+
+ProfilePatch = _every_field_optional(
+    ProfileFields,
+    "ProfilePatch",
+    "Only the fields given change; null endpoints switch a side to a local path.",
+    schedule="Blank removes the schedule.",
+    max_staleness_minutes="Null stops tracking freshness.",
+)
 
 
 class ProfileFilter(Schema):
     team: Id | None = None
 
 
-class PlanOut(Schema):
-    route: str = Field(..., description="server_side, relay, upload or download.")
-    mode: SyncProfile.Mode
-    objects_to_copy: int
-    bytes_to_copy: int
-    objects_to_delete: int
-    objects_unchanged: int
-    objects_rejected: int
-    sample_to_copy: list[str]
-    sample_to_delete: list[str]
-    sample_rejected: list[dict[str, str]]
-    predicted_seconds: float | None = Field(
-        ...,
-        description="How long a run copying this would take at the pace of earlier successful "
-        "runs (the profile's, else the team's); null without any.",
+def _plan_schema() -> type[Schema]:
+    """The engine's `PlanSummary` as the API shows a preview, with the predicted duration."""
+    types = get_type_hints(PlanSummary)
+    fields: dict[str, Any] = {
+        field.name: (types[field.name], ...) for field in fields_of(PlanSummary)
+    }
+    fields["route"] = (str, Field(..., description="server_side, relay, upload or download."))
+    fields["mode"] = (SyncProfile.Mode, ...)
+    fields["predicted_seconds"] = (
+        float | None,
+        Field(
+            ...,
+            description="How long a run copying this would take at the pace of earlier "
+            "successful runs (the profile's, else the team's); null without any.",
+        ),
     )
+    return create_model("PlanOut", __base__=Schema, __module__=__name__, **fields)
+
+
+PlanOut = _plan_schema()
 
 
 @router.get("", response={200: list[ProfileOut], **LIST}, summary="List profiles of your teams")

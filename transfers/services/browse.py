@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
@@ -21,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import audit
-from transfers.dispatch import BROKER_ERRORS
+from transfers import dispatch
 from transfers.engine.browse import (
     BrowseError,
     Bucket,
@@ -36,8 +35,6 @@ from transfers.errors import Unavailable
 from transfers.models import Endpoint
 from transfers.services._validation import Errors
 from transfers.specs import endpoint_config
-
-logger = logging.getLogger(__name__)
 
 MAX_CURSOR = 1024
 _CACHE_DOWN = "The portal's cache (Redis) cannot be reached: try again in a moment."
@@ -172,21 +169,22 @@ def count_prefix_usage(
 
 
 def _send(endpoint_id: int, state: UsageState) -> None:
-    from transfers.tasks import count_prefix_usage as task
-
-    try:
-        task.apply_async((endpoint_id, state.bucket, state.prefix), queue=settings.TRANSFER_QUEUE)
-    except BROKER_ERRORS as exc:
-        logger.warning("could not queue a prefix count: %s", exc.__class__.__name__)
-        failed = replace(
-            state,
-            state=UsageState.FAILED,
-            finished_at=timezone.now(),
-            message="The job queue cannot be reached: try again in a moment.",
-        )
-        # If the cache is down too, the counting entry expires by itself.
-        with contextlib.suppress(redis.RedisError):
-            _store(endpoint_id, failed)
+    if dispatch.send(
+        "transfers.count_prefix_usage",
+        (endpoint_id, state.bucket, state.prefix),
+        queue=settings.TRANSFER_QUEUE,
+        meanwhile="the prefix count waits until it is back",
+    ):
+        return
+    failed = replace(
+        state,
+        state=UsageState.FAILED,
+        finished_at=timezone.now(),
+        message="The job queue cannot be reached: try again in a moment.",
+    )
+    # If the cache is down too, the counting entry expires by itself.
+    with contextlib.suppress(redis.RedisError):
+        _store(endpoint_id, failed)
 
 
 def run_prefix_count(endpoint_id: int, bucket: str, prefix: str) -> UsageState:

@@ -14,7 +14,7 @@ from transfers.dispatch import dispatch
 from transfers.errors import JobStateError, ProfileBusy
 from transfers.models import Job, SyncProfile
 from transfers.progress import broadcast_job
-from transfers.specs import snapshot_options
+from transfers.specs import options_for, snapshot_options
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 
@@ -179,12 +179,15 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
             )
         keys = sorted(set(job.failures.values_list("key", flat=True))) if failed_only else []
         profile = job.profile
-        if keys:
-            options = {**job.options, "only_keys": keys}
+        same = job.run_options
+        if same is None and profile is not None:
+            same = options_for(profile)  # a job stored without options (only tests make those)
+        if keys and same is not None:
+            options = same.only(keys).to_dict()
         elif profile is not None:
             options = snapshot_options(profile)
         else:
-            options = {k: v for k, v in job.options.items() if k != "only_keys"}
+            options = same.only(None).to_dict() if same is not None else {}
         retry = _create(
             team_id=job.team_id,
             profile=profile,

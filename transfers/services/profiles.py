@@ -24,7 +24,7 @@ from transfers.errors import ProfileBusy, Unavailable
 from transfers.models import Endpoint, Job, SyncProfile
 from transfers.services._validation import Errors, apply_changes, difference
 from transfers.services.schedules import remove_periodic_task, sync_periodic_task
-from transfers.specs import snapshot_options, spec_from_options
+from transfers.specs import options_for, spec_from_options
 
 EDITABLE = (
     "name",
@@ -228,7 +228,7 @@ def delete_profile(profile: SyncProfile, *, actor, request=None) -> None:
 def preview_profile(profile: SyncProfile, *, sample: int = 20) -> PlanSummary:
     """The object-level plan of a run now: what would be copied, deleted or left, with samples
     of keys. Lists both sides; moves no data."""
-    spec = spec_from_options(snapshot_options(profile), team_id=profile.team_id)
+    spec = spec_from_options(options_for(profile), team_id=profile.team_id)
     try:
         return plan_transfer(spec).summary(sample)
     except InvalidValue as exc:

@@ -1,6 +1,6 @@
-"""What every transfer page does the same way: find an object for the caller (404 outside
-their teams, 403 for a role that may not act on it), know which teams the caller may act in,
-and turn a service's errors into form errors or messages."""
+"""What every transfer page does the same way: know which teams the caller may act in, and
+turn a service's errors into form errors or messages. Pages find their objects with
+`accounts.access.object_for` (404 outside the caller's teams, 403 for a role that may not act)."""
 
 from __future__ import annotations
 
@@ -9,37 +9,13 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
+from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import redirect
 
 from accounts.models import Team
 from syncportal.errors import DomainError
-
-OPERATE = "operable_by"
-ADMINISTER = "administrable_by"
-_REFUSALS = {
-    OPERATE: "Your role in this team does not allow this: operators and team admins only.",
-    ADMINISTER: "Only the team's admins manage its endpoints and credentials.",
-}
-
-
-def visible_object(request: HttpRequest, queryset: models.QuerySet, **lookup: Any) -> Any:
-    """The object if the caller may see it; 404 otherwise (other teams' objects do not exist)."""
-    return get_object_or_404(queryset.visible_to(request.user), **lookup)
-
-
-def object_to_change(
-    request: HttpRequest, queryset: models.QuerySet, access: str, **lookup: Any
-) -> Any:
-    """The object if the caller may act on it (`access`: OPERATE or ADMINISTER); 404 when they
-    cannot see it, 403 when they see it but their role may not do this."""
-    obj = visible_object(request, queryset, **lookup)
-    if not getattr(queryset, access)(request.user).filter(pk=obj.pk).exists():
-        raise PermissionDenied(_REFUSALS[access])
-    return obj
 
 
 def is_htmx(request: HttpRequest) -> bool:

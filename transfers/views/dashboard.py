@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from transfers import throughput
-from transfers.freshness import freshness
 from transfers.models import Job, JobSample, SyncProfile
+from transfers.services.freshness import freshness
 from transfers.views._common import TeamRights
 
 CHART_WINDOW = timedelta(minutes=10)

@@ -12,20 +12,17 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.access import ADMINISTER, OPERATE, VIEW, object_for
 from accounts.models import Team
 from transfers import services
 from transfers.forms import EndpointForm, EndpointTestForm, RotateSecretForm
 from transfers.models import Endpoint, SyncProfile
 from transfers.views._common import (
-    ADMINISTER,
-    OPERATE,
     TeamRights,
     act,
     is_htmx,
-    object_to_change,
     save_changes,
     submit,
-    visible_object,
 )
 
 
@@ -51,7 +48,7 @@ def endpoint_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def endpoint_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    endpoint = visible_object(request, Endpoint.objects.select_related("team"), pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), VIEW, pk=pk)
     return _detail(request, endpoint)
 
 
@@ -96,7 +93,7 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def endpoint_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    endpoint = object_to_change(request, Endpoint.objects.select_related("team"), ADMINISTER, pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), ADMINISTER, pk=pk)
     initial = {name: getattr(endpoint, name) for name in services.endpoints.EDITABLE}
     form = EndpointForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
@@ -111,7 +108,7 @@ def endpoint_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def endpoint_rotate(request: HttpRequest, pk: int) -> HttpResponse:
-    endpoint = object_to_change(request, Endpoint.objects.select_related("team"), ADMINISTER, pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), ADMINISTER, pk=pk)
     form = RotateSecretForm(request.POST)
     if form.is_valid():
         key_id = form.cleaned_data["access_key_id"].strip() or None
@@ -137,7 +134,7 @@ def endpoint_rotate(request: HttpRequest, pk: int) -> HttpResponse:
 def endpoint_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Reach the endpoint with its credentials now; htmx swaps in the result, a plain POST
     renders the whole page with it."""
-    endpoint = object_to_change(request, Endpoint.objects.select_related("team"), OPERATE, pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), OPERATE, pk=pk)
     form = EndpointTestForm(request.POST)
     check = None
     if form.is_valid():
@@ -152,7 +149,7 @@ def endpoint_test(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def endpoint_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    endpoint = object_to_change(request, Endpoint.objects.select_related("team"), ADMINISTER, pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), ADMINISTER, pk=pk)
     return act(
         request,
         lambda: services.delete_endpoint(endpoint, actor=request.user, request=request),

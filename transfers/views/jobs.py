@@ -13,11 +13,12 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import AuditEvent, Team
 from transfers import manifests, services, throughput
 from transfers.forms import JobFilterForm
 from transfers.models import Endpoint, Job, JobManifest, SyncProfile
-from transfers.views._common import OPERATE, TeamRights, act, object_to_change, visible_object
+from transfers.views._common import TeamRights, act
 
 PAGE_SIZE = 50
 FAILURES_SHOWN = 100
@@ -66,9 +67,10 @@ def _filtered(jobs, filters: dict):
 
 @login_required
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = visible_object(
-        request,
+    job = object_for(
+        request.user,
         Job.objects.select_related("team", "profile", "triggered_by", "approved_by", "retry_of"),
+        VIEW,
         pk=pk,
     )
     chart = _job_throughput(job)
@@ -121,9 +123,9 @@ def _summary(job: Job, chart: dict) -> dict:
 
 def _endpoint_names(job: Job) -> dict[str, str]:
     """The job's endpoints by side, as named now (a job keeps ids in its options snapshot)."""
-    ids = {
-        side: (job.options.get(side) or {}).get("endpoint") for side in ("source", "destination")
-    }
+    options = job.run_options
+    source, destination = options.endpoints() if options else (None, None)
+    ids = {"source": source, "destination": destination}
     names = dict(
         Endpoint.objects.filter(
             team_id=job.team_id, pk__in=[i for i in ids.values() if i]
@@ -150,7 +152,7 @@ def _job_throughput(job: Job) -> dict:
 @login_required
 def job_failures_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """Every object the job could not copy, delete or verify, as CSV (key, operation, error)."""
-    job = visible_object(request, Job.objects.all(), pk=pk)
+    job = object_for(request.user, Job.objects.all(), VIEW, pk=pk)
 
     class Echo:
         def write(self, value):
@@ -172,7 +174,7 @@ def _with_header(rows):
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    job = object_to_change(request, Job.objects.select_related("team"), OPERATE, pk=pk)
+    job = object_for(request.user, Job.objects.select_related("team"), OPERATE, pk=pk)
     return act(
         request,
         lambda: services.cancel_job(job, actor=request.user, request=request),
@@ -189,7 +191,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    job = object_to_change(request, Job.objects.select_related("team", "profile"), OPERATE, pk=pk)
+    job = object_for(request.user, Job.objects.select_related("team", "profile"), OPERATE, pk=pk)
     failed_only = request.POST.get("scope") != "all"
     return act(
         request,
@@ -204,7 +206,7 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    job = object_to_change(request, Job.objects.select_related("team"), OPERATE, pk=pk)
+    job = object_for(request.user, Job.objects.select_related("team"), OPERATE, pk=pk)
     return act(
         request,
         lambda: services.approve_job(job, actor=request.user, request=request),

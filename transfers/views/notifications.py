@@ -10,10 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.access import OPERATE, VIEW, object_for
 from transfers import services
 from transfers.forms import NotificationForm
 from transfers.models import Delivery, Notification, SyncProfile
-from transfers.views._common import OPERATE, act, object_to_change, submit, visible_object
+from transfers.views._common import act, submit
 from transfers.views.profiles import SHOWN, render_profile
 
 PAGE_SIZE = 50
@@ -26,7 +27,7 @@ def _section(profile: SyncProfile) -> str:
 @login_required
 @require_POST
 def notification_add(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = object_to_change(request, SHOWN, OPERATE, pk=pk)
+    profile = object_for(request.user, SHOWN, OPERATE, pk=pk)
     form = NotificationForm(request.POST)
     if form.is_valid():
         notification = submit(
@@ -53,8 +54,8 @@ def notification_add(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def notification_enabled(request: HttpRequest, pk: int) -> HttpResponse:
     """Switch a notification on (`enabled=on`) or off (anything else); it keeps its settings."""
-    notification = object_to_change(
-        request, Notification.objects.select_related("profile__team"), OPERATE, pk=pk
+    notification = object_for(
+        request.user, Notification.objects.select_related("profile__team"), OPERATE, pk=pk
     )
     enabled = request.POST.get("enabled") == "on"
     return act(
@@ -74,8 +75,8 @@ def notification_enabled(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def notification_delete(request: HttpRequest, pk: int) -> HttpResponse:
     """Remove a notification, and its delivery log with it."""
-    notification = object_to_change(
-        request, Notification.objects.select_related("profile__team"), OPERATE, pk=pk
+    notification = object_for(
+        request.user, Notification.objects.select_related("profile__team"), OPERATE, pk=pk
     )
     profile = notification.profile
     return act(
@@ -92,7 +93,7 @@ def notification_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def profile_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
     """Everything sent for the profile's notifications, newest first."""
-    profile = visible_object(request, SyncProfile.objects.select_related("team"), pk=pk)
+    profile = object_for(request.user, SyncProfile.objects.select_related("team"), VIEW, pk=pk)
     deliveries = Delivery.objects.filter(notification__profile=profile).select_related(
         "notification"
     )

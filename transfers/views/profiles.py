@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import Team
 from syncportal.errors import DomainError
 from transfers import prediction, services
@@ -19,14 +20,11 @@ from transfers.cron import schedule_preview
 from transfers.forms import NotificationForm, ProfileForm
 from transfers.models import Endpoint, Job, SyncProfile
 from transfers.views._common import (
-    OPERATE,
     TeamRights,
     act,
     is_htmx,
-    object_to_change,
     save_changes,
     submit,
-    visible_object,
 )
 
 RECENT_JOBS = 10
@@ -69,7 +67,7 @@ SHOWN = SyncProfile.objects.with_last_success().select_related(
 
 @login_required
 def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render_profile(request, visible_object(request, SHOWN, pk=pk))
+    return render_profile(request, object_for(request.user, SHOWN, VIEW, pk=pk))
 
 
 def render_profile(
@@ -123,7 +121,7 @@ def profile_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = object_to_change(request, SyncProfile.objects.select_related("team"), OPERATE, pk=pk)
+    profile = object_for(request.user, SyncProfile.objects.select_related("team"), OPERATE, pk=pk)
     endpoints = Endpoint.objects.filter(team=profile.team_id).select_related("team")
     form = ProfileForm(
         request.POST or None, initial=ProfileForm.initial_for(profile), endpoints=endpoints
@@ -152,7 +150,7 @@ def profile_schedule(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = object_to_change(request, SyncProfile.objects.select_related("team"), OPERATE, pk=pk)
+    profile = object_for(request.user, SyncProfile.objects.select_related("team"), OPERATE, pk=pk)
     return act(
         request,
         lambda: services.delete_profile(profile, actor=request.user, request=request),
@@ -167,7 +165,7 @@ def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def profile_run(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = object_to_change(request, SyncProfile.objects.select_related("team"), OPERATE, pk=pk)
+    profile = object_for(request.user, SyncProfile.objects.select_related("team"), OPERATE, pk=pk)
     return act(
         request,
         lambda: services.start_job(profile, actor=request.user, request=request),
@@ -192,7 +190,7 @@ def _queued(job, profile: SyncProfile) -> str:
 @require_POST
 def profile_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """List both sides now and show what a run would copy and delete; moves nothing."""
-    profile = object_to_change(request, SHOWN, OPERATE, pk=pk)
+    profile = object_for(request.user, SHOWN, OPERATE, pk=pk)
     result = _preview(profile)
     if is_htmx(request):
         return render(request, "transfers/_preview.html", {"profile": profile, **result})
