@@ -133,9 +133,10 @@ def real_ids(operation, world) -> dict:
 
 
 def real_query(operation, path_parameters) -> dict | None:
-    """With real ids, a browse names a bucket the world's endpoint has (a generated name is
-    almost never one: 422 or 502); the prefix and cursor are still generated."""
-    if path_parameters and operation.path.endswith("/browse"):
+    """With real ids, a browse or a usage read names a bucket the world's endpoint has (a
+    generated name is almost never one: 422 or 502); the prefix and cursor are still generated."""
+    reads_a_bucket = operation.path.endswith(("/browse", "/usage")) and operation.method == "get"
+    if path_parameters and reads_a_bucket:
         return {"bucket": "in-bucket"}
     return None
 

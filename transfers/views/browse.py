@@ -17,10 +17,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.access import VIEW, object_for
 from syncportal.errors import DomainError
 from transfers import services
 from transfers.models import Endpoint
-from transfers.views._common import is_htmx, visible_object
+from transfers.views._common import is_htmx
 
 PICK_SIDES = ("source", "destination")
 
@@ -122,7 +123,7 @@ def _browser_context(request: HttpRequest, place: Place) -> dict[str, Any]:
 @require_GET
 def endpoint_browse(request: HttpRequest, pk: int) -> HttpResponse:
     """The whole page, or (htmx, e.g. the picker dialog) only the browser in it."""
-    endpoint = visible_object(request, Endpoint.objects.select_related("team"), pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), VIEW, pk=pk)
     context = _browser_context(request, _place(request, endpoint, request.GET))
     template = "transfers/_browser.html" if is_htmx(request) else "transfers/endpoint_browse.html"
     return render(request, template, context)
@@ -133,7 +134,7 @@ def endpoint_browse(request: HttpRequest, pk: int) -> HttpResponse:
 def endpoint_usage(request: HttpRequest, pk: int) -> HttpResponse:
     """POST: start counting a prefix's objects and size (or show the count kept). GET (htmx):
     where the count stands, polled while it runs. Without htmx, both lead back to the page."""
-    endpoint = visible_object(request, Endpoint.objects.select_related("team"), pk=pk)
+    endpoint = object_for(request.user, Endpoint.objects.select_related("team"), VIEW, pk=pk)
     if request.method == "POST":
         return _start_count(request, endpoint)
     place = _place(request, endpoint, request.GET)
