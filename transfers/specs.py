@@ -110,6 +110,7 @@ def spec_from_options(
                 options["delete_threshold"] if delete_threshold is None else delete_threshold
             ),
             only_keys=tuple(only_keys) if only_keys is not None else None,
+            skip_intact=bool(options.get("skip_intact")),
         ),
         runtime=runtime(),
     )

@@ -13,7 +13,13 @@ from transfers.services.endpoints import (
     test_endpoint,
     update_endpoint,
 )
-from transfers.services.jobs import approve_job, cancel_job, retry_job, start_job
+from transfers.services.jobs import (
+    approve_job,
+    cancel_job,
+    continue_job,
+    retry_job,
+    start_job,
+)
 from transfers.services.notifications import (
     add_notification,
     delete_notification,
@@ -31,6 +37,7 @@ __all__ = [
     "add_notification",
     "approve_job",
     "cancel_job",
+    "continue_job",
     "create_endpoint",
     "create_profile",
     "delete_endpoint",

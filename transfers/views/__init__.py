@@ -15,6 +15,7 @@ from transfers.views.endpoints import (
 from transfers.views.jobs import (
     job_approve,
     job_cancel,
+    job_continue,
     job_detail,
     job_failures_csv,
     job_list,
@@ -49,6 +50,7 @@ __all__ = [
     "endpoint_test",
     "job_approve",
     "job_cancel",
+    "job_continue",
     "job_detail",
     "job_failures_csv",
     "job_list",

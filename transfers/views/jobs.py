@@ -203,6 +203,21 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def job_continue(request: HttpRequest, pk: int) -> HttpResponse:
+    job = object_to_change(request, Job.objects.select_related("team", "profile"), OPERATE, pk=pk)
+    return act(
+        request,
+        lambda: services.continue_job(job, actor=request.user, request=request),
+        done=lambda follow_up: (
+            f"Job #{follow_up.pk} continues job #{job.pk}: what it copied is skipped.",
+            follow_up.get_absolute_url(),
+        ),
+        fallback=job.get_absolute_url(),
+    )
+
+
+@login_required
+@require_POST
 def job_approve(request: HttpRequest, pk: int) -> HttpResponse:
     job = object_to_change(request, Job.objects.select_related("team"), OPERATE, pk=pk)
     return act(
