@@ -133,18 +133,23 @@ def _endpoint_names(job: Job) -> dict[str, str]:
 
 
 def _job_throughput(job: Job) -> dict:
+    """The stored throughput in bytes and objects per second (`bps`, `ops`) at times `t`, and
+    the job's `start` (epoch seconds; the chart's x axis is the time elapsed since then)."""
     if job.started_at is None:
-        return {"t": [], "bps": []}
-    end = job.finished_at or timezone.now()
-    samples = job.samples.order_by("t").values_list("job_id", "t", "bytes_done")
-    return throughput.series(
-        samples,
-        start=job.started_at,
-        end=end,
-        max_points=CHART_POINTS,
-        min_width=2,
-        origin={job.pk: (job.started_at, 0)},
+        return {"t": [], "bps": [], "ops": [], "start": None}
+    window = {
+        "start": job.started_at,
+        "end": job.finished_at or timezone.now(),
+        "max_points": CHART_POINTS,
+        "min_width": 2,
+        "origin": {job.pk: (job.started_at, 0)},
+    }
+    samples = job.samples.order_by("t")
+    data = throughput.series(samples.values_list("job_id", "t", "bytes_done"), **window)
+    objects = throughput.series(
+        samples.values_list("job_id", "t", "objects_done"), digits=2, **window
     )
+    return {**data, "ops": objects["bps"], "start": job.started_at.timestamp()}
 
 
 @login_required
