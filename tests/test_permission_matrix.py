@@ -174,6 +174,7 @@ PAGES = [
     Door("GET", "/jobs/{job}/failures.csv", IN_TEAM),
     Door("POST", "/jobs/{job}/cancel/", OPERATE_POST),
     Door("POST", "/jobs/{job}/retry/", OPERATE_POST),
+    Door("POST", "/jobs/{cancelled_job}/continue/", OPERATE_POST),
     Door("POST", "/jobs/{job}/approve/", OPERATE_POST),
     Door("GET", "/audit/", statuses(200, 403, 403, 200, 302)),
     Door("GET", "/audit/export.csv", statuses(200, 403, 403, 200, 302)),
@@ -273,6 +274,7 @@ API = [
     Door("GET", "/api/v1/jobs/{job}", API_IN_TEAM),
     Door("POST", "/api/v1/jobs/{job}/cancel", api_operate(200)),
     Door("POST", "/api/v1/jobs/{failed_job}/retry", api_operate(201)),
+    Door("POST", "/api/v1/jobs/{cancelled_job}/continue", api_operate(201)),
     Door("POST", "/api/v1/jobs/{waiting_job}/approve", api_operate(200)),
     Door("GET", "/api/v1/jobs/{finished_job}/samples", API_IN_TEAM),
     Door("GET", "/api/v1/jobs/{finished_job}/failures", API_IN_TEAM),
@@ -411,6 +413,9 @@ def world(team, other_team, owner, operator, viewer, outsider):
                 team=team, profile_name="x", state="awaiting_approval"
             ).pk,
             "finished_job": finished.pk,
+            "cancelled_job": Job.objects.create(
+                team=team, profile=spare_profile, profile_name="spare", state="cancelled"
+            ).pk,
             "notification": hook.pk,
             "event": audit.record("team.created", target=team, team=team).pk,
             "token": create_api_token(

@@ -42,6 +42,9 @@ class JobOptions:
     delete_threshold: int
     # A retry of the objects a run failed on: only these keys. None: everything in scope.
     only_keys: tuple[str, ...] | None = None
+    # A continuation of a cancelled run: plan against the destination (copy mode too) and skip
+    # what already arrived intact.
+    skip_intact: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobOptions:
@@ -64,6 +67,7 @@ class JobOptions:
             verify_after=data["verify_after"],
             delete_threshold=data["delete_threshold"],
             only_keys=tuple(only_keys) if only_keys is not None else None,
+            skip_intact=bool(data.get("skip_intact", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +77,8 @@ class JobOptions:
             del data["only_keys"]
         else:
             data["only_keys"] = list(self.only_keys)
+        if not self.skip_intact:
+            del data["skip_intact"]
         return data
 
     def endpoints(self) -> tuple[int | None, int | None]:

@@ -314,6 +314,7 @@ class Job(models.Model):
         API = "api", "API"
         SCHEDULE = "schedule", "Schedule"
         RETRY = "retry", "Retry"
+        CONTINUE = "continue", "Continue"
 
     ACTIVE_STATES = (
         State.QUEUED,

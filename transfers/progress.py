@@ -82,6 +82,7 @@ def message(
     counters: dict[str, Any],
     throughput_bps: int | None = None,
     eta_seconds: float | None = None,
+    objects_per_second: float | None = None,
     error: str = "",
     seq: int | None = None,
     completed_between: tuple[float, float] | None = None,
@@ -97,6 +98,7 @@ def message(
         **counters,
         "throughput_bps": throughput_bps,
         "eta_seconds": eta_seconds,
+        "objects_per_second": objects_per_second,
         "final": state in Job.FINISHED_STATES,
         "error": error,
         "first_completed_at": first,
@@ -238,6 +240,7 @@ class ProgressPublisher:
             counters=Counters.of(progress).as_dict(),
             throughput_bps=progress.throughput_bps,
             eta_seconds=progress.eta_seconds,
+            objects_per_second=progress.objects_per_second,
             completed_between=(
                 (progress.first_completed_at, progress.last_completed_at)
                 if progress.first_completed_at is not None

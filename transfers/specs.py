@@ -115,6 +115,7 @@ def spec_from_options(
                 options.delete_threshold if delete_threshold is None else delete_threshold
             ),
             only_keys=options.only_keys,
+            skip_intact=options.skip_intact,
         ),
         runtime=runtime(),
     )

@@ -22,10 +22,12 @@ def series(
     max_points: int = 600,
     min_width: float = 1.0,
     origin: dict[int, tuple[datetime, int]] | None = None,
+    digits: int | None = None,
 ) -> dict[str, list]:
     """`samples`: (job id, time, bytes done), ordered by job then time. `origin` gives a job's
     starting point (e.g. its start time with 0 bytes) when its first sample is not the start.
-    Returns {"t": [epoch seconds], "bps": [bytes per second]}, one point per bucket."""
+    Returns {"t": [epoch seconds], "bps": [bytes per second]}, one point per bucket; rates
+    rounded to `digits` decimals (None: whole numbers). Counts of objects work the same way."""
     span = max((end - start).total_seconds(), min_width)
     width = max(min_width, span / max_points)
     count = max(1, math.ceil(span / width))
@@ -49,5 +51,5 @@ def series(
     base = start.timestamp()
     return {
         "t": [round(base + (i + 1) * width, 3) for i in range(count)],
-        "bps": [round(total / width) for total in credited],
+        "bps": [round(total / width, digits) for total in credited],
     }

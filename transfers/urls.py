@@ -35,5 +35,6 @@ urlpatterns = [
     path("jobs/<int:pk>/manifest/", views.job_manifest, name="job_manifest"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),
+    path("jobs/<int:pk>/continue/", views.job_continue, name="job_continue"),
     path("jobs/<int:pk>/approve/", views.job_approve, name="job_approve"),
 ]

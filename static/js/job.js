@@ -12,11 +12,24 @@
   if (!root) return;
   const labels = SP.readJson("state-labels") || {};
   const chartElement = document.getElementById("throughput-chart");
-  const chart = new SP.ThroughputChart(
-    chartElement,
-    SP.readJson("throughput-data") || { t: [], bps: [] },
-    0
-  );
+  const stored = SP.readJson("throughput-data") || { t: [], bps: [], ops: [], start: null };
+  // The x axis counts from the job's start; a job that had not started when the page loaded
+  // starts with its first live measurement.
+  const chart = new SP.ThroughputChart(chartElement, stored, 0, {
+    elapsed: true,
+    start: stored.start,
+  });
+  const kindLabel = document.querySelector("[data-chart-unit]");
+  document.querySelectorAll("[data-chart-kind]").forEach(function (button, index, buttons) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      chart.setKind(button.dataset.chartKind);
+      buttons.forEach(function (other) {
+        other.setAttribute("aria-pressed", String(other === button));
+      });
+      if (kindLabel) kindLabel.textContent = button.dataset.unitText;
+    });
+  });
   const status = root.querySelector("[data-live-status]");
   let ended = false;
   const refresh = SP.debounce(function () {
@@ -28,7 +41,6 @@
     });
   }, 300);
   let state = root.dataset.state;
-  let lastPoint = 0;
   let socket = null;
 
   function end() {
@@ -44,16 +56,21 @@
   // reload would.
   document.body.addEventListener("htmx:afterSettle", function () {
     const summary = document.getElementById("job-summary");
-    if (ended && summary && summary.dataset.chart) chart.replace(JSON.parse(summary.dataset.chart));
+    if (ended && summary && summary.dataset.chart) {
+      const data = JSON.parse(summary.dataset.chart);
+      chart.replace(data, data.start);
+    }
   });
 
   function onMessage(message) {
     if (message.job !== Number(root.dataset.job)) return;
     SP.applyJob(root, message, labels);
     const at = Date.parse(message.at) / 1000;
-    if (message.state === "running" && message.throughput_bps !== null && at - lastPoint >= 1) {
-      chart.push(at, message.throughput_bps);
-      lastPoint = at;
+    if (message.state === "planning" || message.state === "running") chart.setStart(at);
+    // Drawn with the counters, from the same message: the chart's last point is the
+    // throughput the tile beside it shows.
+    if (message.state === "running" && message.throughput_bps !== null) {
+      chart.track(at, message.throughput_bps, message.objects_per_second);
     }
     if (message.state !== state) {
       state = message.state;

@@ -141,25 +141,130 @@
     return value || fallback;
   }
 
-  /* Bytes per second over time. `data` is {t: [epoch seconds], bps: [...]}; `windowSeconds`
-     keeps only the most recent points (the dashboard), 0 keeps all (a job). */
+  const BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  // Steps of the elapsed-time axis, in seconds: whole seconds, minutes, hours.
+  const ELAPSED_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400];
+
+  /* 1, 2 or 5 times a power of ten: the smallest at or above `raw`. */
+  function niceStep(raw) {
+    if (!(raw > 0)) return 1;
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    const mantissa = raw / power;
+    return (mantissa <= 1 ? 1 : mantissa <= 2 ? 2 : mantissa <= 5 ? 5 : 10) * power;
+  }
+
+  function decimalsOf(step) {
+    return Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  }
+
+  /* The value axis: a unit (bytes: the binary one the largest value is shown in) and round
+     ticks, 1/2/5 x 10^n in that unit, from 0 to at or above `max`. */
+  function valueScale(max, kind, count) {
+    let factor = 1;
+    let unit = kind === "objects" ? "obj/s" : "B/s";
+    if (kind !== "objects") {
+      let index = 0;
+      while (max >= 1024 * factor && index < BINARY.length - 1) {
+        factor *= 1024;
+        index += 1;
+      }
+      unit = BINARY[index] + "/s";
+    }
+    const top = max > 0 ? max / factor : 1;
+    const step = Math.max(niceStep(top / (count || 4)), kind === "objects" ? 0.01 : 1e-3);
+    const ticks = [];
+    const steps = Math.max(1, Math.ceil(top / step - 1e-9));
+    for (let n = 0; n <= steps; n += 1) ticks.push(n * step);
+    const decimals = decimalsOf(step);
+    return {
+      factor: factor,
+      unit: unit,
+      decimals: decimals,
+      ticks: ticks.map(function (value) {
+        return value * factor;
+      }),
+      label: function (value) {
+        return (value / factor).toFixed(decimals) + " " + unit;
+      },
+    };
+  }
+
+  /* Seconds since the start: "45 s", "2:05", "1:02:05". */
+  function elapsedLabel(seconds, span) {
+    const total = Math.max(0, Math.round(seconds));
+    if (span < 60 && total < 60) return total + " s";
+    const hours = Math.floor(total / 3600);
+    const minutes = Math.floor((total % 3600) / 60);
+    const rest = String(total % 60).padStart(2, "0");
+    if (hours) return hours + ":" + String(minutes).padStart(2, "0") + ":" + rest;
+    return minutes + ":" + rest;
+  }
+
+  function objectsRate(value) {
+    if (value === null || value === undefined) return "—";
+    return Number(value).toLocaleString("en-US", { maximumFractionDigits: 2 }) + " objects/s";
+  }
+
+  /* Throughput over time: bytes per second, or objects per second (`setKind`). `data` is
+     {t: [epoch seconds], bps: [...], ops: [...]} (ops may be missing: bytes only).
+     With `options.start` (epoch seconds, a job's start) the x axis is the time elapsed since
+     then; otherwise clock time. `windowSeconds` keeps only the most recent points (the
+     dashboard), 0 keeps all (a job). Hovering or touching shows the value and its time. */
   class ThroughputChart {
-    constructor(element, data, windowSeconds) {
+    constructor(element, data, windowSeconds, options) {
+      options = options || {};
       this.element = element;
       this.windowSeconds = windowSeconds || 0;
-      this.data = [data.t.slice(), data.bps.slice()];
+      this.start = options.start === undefined ? null : options.start;
+      this.elapsed = Boolean(options.elapsed);
+      this.kind = "bytes";
+      this.load(data);
+      const self = this;
       const accent = cssVar("--accent", "#2f6fed");
       const muted = cssVar("--muted", "#5d6778");
       const grid = cssVar("--border", "#dde1e7");
-      const options = {
-        width: Math.max(200, element.clientWidth),
-        height: element.clientWidth < 500 ? 180 : 240,
+      this.scale = valueScale(0, this.kind);
+      const xAxis = {
+        stroke: muted,
+        space: 70,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid },
+      };
+      if (this.elapsed) {
+        xAxis.splits = function (u, axisIndex, min, max) {
+          return self.elapsedTicks(min, max, u.bbox.width / (window.devicePixelRatio || 1));
+        };
+        xAxis.values = function (u, ticks) {
+          const span = ticks.length ? ticks[ticks.length - 1] : 0;
+          const labels = ticks.map(function (t) {
+            return elapsedLabel(t, span);
+          });
+          element.dataset.xTicks = labels.join("|"); // the canvas's labels, for tests
+          return labels;
+        };
+      } else {
+        // Whole seconds and up: sub-second ticks would repeat the same label.
+        xAxis.incrs = ELAPSED_STEPS;
+        xAxis.values = function (u, ticks) {
+          const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+          const format = { hour: "2-digit", minute: "2-digit" };
+          if (span < 300) format.second = "2-digit";
+          return ticks.map(function (t) {
+            return new Date(t * 1000).toLocaleTimeString([], format);
+          });
+        };
+      }
+      const width = Math.max(200, element.clientWidth);
+      const plotOptions = {
+        width: width,
+        height: width < 500 ? 180 : 240,
         legend: { show: false },
-        cursor: { drag: { x: false, y: false } },
+        cursor: { drag: { x: false, y: false }, points: { size: 8 } },
         scales: {
           y: {
             range: function (u, min, max) {
-              return [0, max > 0 ? max * 1.15 : 1024];
+              self.scale = valueScale(max, self.kind, u.height < 200 ? 3 : 4);
+              return [0, self.scale.ticks[self.scale.ticks.length - 1]];
             },
           },
         },
@@ -171,77 +276,198 @@
             width: 2,
             fill: accent + "22",
             points: { show: false },
-            value: function (u, v) {
-              return f.rate(v);
-            },
           },
         ],
         axes: [
-          {
-            stroke: muted,
-            space: 70,
-            // Whole seconds and up: sub-second ticks would repeat the same label.
-            incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400],
-            grid: { stroke: grid, width: 1 },
-            ticks: { stroke: grid },
-            values: function (u, ticks) {
-              const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
-              const options = { hour: "2-digit", minute: "2-digit" };
-              if (span < 300) options.second = "2-digit";
-              return ticks.map(function (t) {
-                return new Date(t * 1000).toLocaleTimeString([], options);
-              });
-            },
-          },
+          xAxis,
           {
             stroke: muted,
             size: 84,
             grid: { stroke: grid, width: 1 },
             ticks: { stroke: grid },
+            splits: function () {
+              return self.scale.ticks;
+            },
             values: function (u, values) {
-              return values.map(f.rate);
+              const labels = values.map(self.scale.label);
+              element.dataset.yTicks = labels.join("|");
+              return labels;
             },
           },
         ],
+        hooks: {
+          setCursor: [
+            function (u) {
+              self.showTip(u.cursor.idx, u.cursor.left, u.cursor.top);
+            },
+          ],
+        },
       };
-      this.plot = new window.uPlot(options, this.data, element);
+      if (this.elapsed) {
+        plotOptions.scales.x = {
+          time: false,
+          range: function (u, min, max) {
+            return [0, Math.max(max || 0, 1)];
+          },
+        };
+      }
+      this.plot = new window.uPlot(plotOptions, this.plotData(), element);
+      this.tip = document.createElement("div");
+      this.tip.className = "chart-tip";
+      this.tip.hidden = true;
+      this.tip.setAttribute("role", "status");
+      element.append(this.tip);
+      this.followTouches();
       this.update();
       if (window.ResizeObserver) {
         new ResizeObserver(() => {
-          const width = Math.max(200, this.element.clientWidth);
-          if (width !== this.plot.width) {
-            this.plot.setSize({ width: width, height: width < 500 ? 180 : 240 });
+          const size = Math.max(200, this.element.clientWidth);
+          if (size !== this.plot.width) {
+            this.plot.setSize({ width: size, height: size < 500 ? 180 : 240 });
           }
         }).observe(element);
       }
     }
 
-    push(t, bps) {
-      const times = this.data[0];
-      if (times.length && t <= times[times.length - 1]) return;
-      times.push(t);
-      this.data[1].push(bps);
-      if (this.windowSeconds) {
-        while (times.length && times[0] < t - this.windowSeconds) {
-          times.shift();
-          this.data[1].shift();
-        }
-      }
-      this.plot.setData(this.data);
-      this.update();
+    load(data) {
+      this.t = data.t.slice();
+      this.bps = data.bps.slice();
+      this.ops = (data.ops || data.t.map(() => null)).slice();
     }
 
-    /* Draw `data` ({t, bps}) instead of what the chart shows. */
-    replace(data) {
-      this.data = [data.t.slice(), data.bps.slice()];
-      this.plot.setData(this.data);
+    /* The x values: seconds since the start, or epoch seconds. */
+    xs() {
+      if (!this.elapsed) return this.t.slice();
+      const start = this.start === null ? (this.t.length ? this.t[0] : 0) : this.start;
+      return this.t.map(function (t) {
+        return Math.max(0, t - start);
+      });
+    }
+
+    plotData() {
+      return [this.xs(), this.kind === "objects" ? this.ops.slice() : this.bps.slice()];
+    }
+
+    elapsedTicks(min, max, width) {
+      const span = Math.max(max - min, 1);
+      const room = Math.max(2, Math.floor(width / 80));
+      const step = ELAPSED_STEPS.find((s) => span / s <= room) || Math.ceil(span / room / 86400) * 86400;
+      const ticks = [];
+      for (let t = Math.ceil(min / step) * step; t <= max + 1e-9; t += step) ticks.push(t);
+      return ticks;
+    }
+
+    /* Touch: uPlot follows the mouse only; a finger on the chart moves its cursor too. */
+    followTouches() {
+      const over = this.plot.over;
+      const move = (event) => {
+        const touch = event.touches[0];
+        if (!touch) return;
+        const box = over.getBoundingClientRect();
+        this.plot.setCursor({ left: touch.clientX - box.left, top: touch.clientY - box.top });
+      };
+      over.addEventListener("touchstart", move, { passive: true });
+      over.addEventListener("touchmove", move, { passive: true });
+    }
+
+    showTip(index, left, top) {
+      const tip = this.tip;
+      if (index === null || index === undefined || left < 0 || this.t.length < 2) {
+        tip.hidden = true;
+        return;
+      }
+      const value = this.kind === "objects" ? objectsRate(this.ops[index]) : f.rate(this.bps[index]);
+      const clock = new Date(this.t[index] * 1000).toLocaleTimeString([], {
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+      });
+      const xs = this.xs();
+      const when = this.elapsed
+        ? elapsedLabel(xs[index], xs[xs.length - 1]) + " in (" + clock + ")"
+        : clock;
+      tip.textContent = "";
+      const strong = document.createElement("strong");
+      strong.textContent = value;
+      tip.append(strong, document.createElement("br"), when);
+      tip.hidden = false;
+      const over = this.plot.over;
+      const x = over.offsetLeft + left;
+      const y = over.offsetTop + top;
+      const flip = x + tip.offsetWidth + 16 > this.element.clientWidth;
+      tip.style.left = (flip ? x - tip.offsetWidth - 12 : x + 12) + "px";
+      tip.style.top = Math.max(0, y - tip.offsetHeight - 8) + "px";
+    }
+
+    /* "bytes" or "objects": redraw with that series and its ticks. */
+    setKind(kind) {
+      this.kind = kind === "objects" ? "objects" : "bytes";
+      this.redraw();
+    }
+
+    setStart(start) {
+      if (this.start === null) {
+        this.start = start;
+        this.redraw();
+      }
+    }
+
+    /* A live measurement: a new point a second at most; in between, the last point moves to
+       the latest measurement, so the chart ends where the counters beside it are. */
+    track(t, bps, ops) {
+      const last = this.t.length - 1;
+      if (last >= 0 && t <= this.t[last]) return;
+      if (last >= 1 && t - this.t[last - 1] < 1) {
+        this.t[last] = t;
+        this.bps[last] = bps;
+        this.ops[last] = ops === undefined ? null : ops;
+      } else {
+        this.t.push(t);
+        this.bps.push(bps);
+        this.ops.push(ops === undefined ? null : ops);
+      }
+      this.trim(t);
+      this.redraw();
+    }
+
+    push(t, bps, ops) {
+      if (this.t.length && t <= this.t[this.t.length - 1]) return;
+      this.t.push(t);
+      this.bps.push(bps);
+      this.ops.push(ops === undefined ? null : ops);
+      this.trim(t);
+      this.redraw();
+    }
+
+    trim(t) {
+      if (!this.windowSeconds) return;
+      while (this.t.length && this.t[0] < t - this.windowSeconds) {
+        this.t.shift();
+        this.bps.shift();
+        this.ops.shift();
+      }
+    }
+
+    /* Draw `data` ({t, bps, ops}) instead of what the chart shows. */
+    replace(data, start) {
+      this.load(data);
+      if (start !== undefined && start !== null) this.start = start;
+      this.redraw();
+    }
+
+    redraw() {
+      this.plot.setData(this.plotData());
       this.update();
     }
 
     update() {
       // A line needs two points; until then the chart says it is waiting.
-      this.element.dataset.points = String(this.data[0].length);
-      this.element.classList.toggle("chart-empty", this.data[0].length < 2);
+      this.element.dataset.points = String(this.t.length);
+      this.element.dataset.kind = this.kind;
+      this.element.classList.toggle("chart-empty", this.t.length < 2);
+      this.element.dataset.last = this.t.length
+        ? String(this.kind === "objects" ? this.ops[this.t.length - 1] : this.bps[this.t.length - 1])
+        : "";
     }
   }
 
@@ -319,6 +545,8 @@
   Object.assign(SP, {
     LiveSocket: LiveSocket,
     ThroughputChart: ThroughputChart,
+    valueScale: valueScale,
+    elapsedLabel: elapsedLabel,
     applyJob: applyJob,
     percentOf: percentOf,
     percentText: percentText,

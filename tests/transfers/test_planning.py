@@ -77,7 +77,7 @@ DESTINATION = {
 }
 
 
-def diff(source, destination, *, mode, compare, force=False):
+def diff(source, destination, *, mode, compare, force=False, skip_intact=False):
     """(keys to copy, keys to delete, number unchanged) of the planner, S3 to S3."""
     plan = plan_listings(
         lambda: sorted(source.items()),
@@ -86,6 +86,7 @@ def diff(source, destination, *, mode, compare, force=False):
         mode=mode,
         compare=compare,
         force=force,
+        skip_intact=skip_intact,
         target=S3Location(EndpointConfig("", "key", "secret"), "bucket", ""),
     )
     return list(plan.keys(COPY)), list(plan.keys(DELETE)), plan.unchanged
@@ -115,6 +116,22 @@ def test_a_retry_copies_its_keys_whatever_the_compare_rule():
         {"same": SOURCE["same"]}, DESTINATION, mode="sync", compare="size_mtime", force=True
     )
     assert (to_copy, unchanged) == (["same"], 0)
+
+
+@pytest.mark.parametrize(
+    ("compare", "copied"),
+    [
+        ("size_only", {"bigger", "missing"}),
+        ("size_mtime", {"bigger", "newer", "missing"}),
+        ("checksum", {"bigger", "other-content", "missing"}),
+    ],
+)
+def test_continuing_a_copy_skips_what_is_there_intact(compare, copied):
+    """Continue: copy mode compares as sync does, and deletes nothing."""
+    to_copy, to_delete, unchanged = diff(
+        dict(SOURCE), dict(DESTINATION), mode="copy", compare=compare, skip_intact=True
+    )
+    assert (set(to_copy), to_delete, unchanged) == (copied, [], len(SOURCE) - len(copied))
 
 
 def test_a_star_in_a_prefix_is_literal_unless_wildcards_are_on(s3_a):

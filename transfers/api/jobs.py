@@ -1,4 +1,4 @@
-"""Jobs: list, detail, cancel, retry, approve, samples, failures, manifest."""
+"""Jobs: list, detail, cancel, retry, continue, approve, samples, failures, manifest."""
 
 import json
 from datetime import datetime
@@ -262,6 +262,23 @@ def retry_job(request: HttpRequest, job_id: int, payload: RetryIn = Body(FAILED_
         job, actor=request.auth.user, failed_only=not payload.all, request=request
     )
     return Status(201, job_detail(retry.pk))
+
+
+@router.post(
+    "/{int:job_id}/continue",
+    response={201: JobOut, **WRITE},
+    summary="Continue a cancelled job (operators)",
+    description=(
+        "Starts a new job (trigger `continue`, `retry_of` the cancelled one) with the cancelled "
+        "job's options, planned against the destination as it is now: what arrived intact "
+        "before the cancel is skipped, even in copy mode, and the rest is copied. 409 for a "
+        "job that is not cancelled, whose profile is deleted, or whose profile is busy."
+    ),
+)
+def continue_job(request: HttpRequest, job_id: int):
+    job = object_for(request.auth, Job.objects.all(), "operate", pk=job_id)
+    follow_up = services.continue_job(job, actor=request.auth.user, request=request)
+    return Status(201, job_detail(follow_up.pk))
 
 
 @router.post(

@@ -208,13 +208,15 @@ def build_plan(
             return iter_local(source, keep=scope, must_exist=True, cancel=cancel)
         return iter_s3(source, clients["source"], base=base, keep=scope, cancel=cancel)
 
+    list_destination = options.mode != "copy" or options.skip_intact
     return plan_listings(
         source_listing,
-        None if options.mode == "copy" else destination_listing(spec, clients, scope, cancel),
+        destination_listing(spec, clients, scope, cancel) if list_destination else None,
         route=route_for(spec),
         mode=options.mode,
         compare=options.compare,
-        force=options.only_keys is not None,
+        force=options.only_keys is not None and not options.skip_intact,
+        skip_intact=options.skip_intact,
         target=destination,
         source_path=source.path if source.is_local else None,
         source_base=base,
@@ -250,6 +252,7 @@ def plan_listings(
     mode: str,
     compare: str,
     force: bool = False,
+    skip_intact: bool = False,
     target: S3Location | LocalLocation,
     source_path: str | None = None,
     source_base: str = "",
@@ -264,11 +267,12 @@ def plan_listings(
     sizes; `size_mtime` (s5cmd's rule): sizes, or the source is newer; `checksum`: content
     MD5 where both sides know it, else as `size_mtime`. mirror: sync, plus deleting the
     destination keys (in scope) the source does not have. `force` (a retry) copies every
-    source key. Keys that cannot be written to `target` are rejected: reported, not attempted.
+    source key. `skip_intact` (continuing a cancelled run) compares as sync does in copy mode
+    too. Keys that cannot be written to `target` are rejected: reported, not attempted.
     """
     rejections = _Rejections(route, target)
     destination_path = target.path if target.is_local else None
-    copy_all = mode == "copy" or destination is None or force
+    copy_all = (mode == "copy" and not skip_intact) or destination is None or force
     mirror = mode == "mirror" and destination is not None
 
     def attempt(sort: frozenset[str]) -> Plan:

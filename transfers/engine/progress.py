@@ -42,6 +42,7 @@ class Progress:
     # snapshot is the first to count; None when it counts no new completion.
     first_completed_at: float | None = None
     last_completed_at: float | None = None
+    objects_per_second: float | None = None  # over the same few seconds as throughput_bps
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -158,6 +159,7 @@ class ProgressTracker:
                 final=final,
                 first_completed_at=self._first_completed_at,
                 last_completed_at=self._last_completed_at,
+                objects_per_second=round(objects_rate, 2),
             )
 
     def finish(self, phase: str = Phase.DONE) -> Progress:

@@ -33,6 +33,9 @@ class Options:
     # A retry: only these keys (relative to the prefixes) are considered, and copied regardless
     # of the compare rule.
     only_keys: tuple[str, ...] | None = None
+    # A continuation of a cancelled run: the destination is listed in copy mode too, and what
+    # is already there intact (by the compare rule) is skipped, `only_keys` included.
+    skip_intact: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,13 @@ from transfers.services.endpoints import (
     test_endpoint,
     update_endpoint,
 )
-from transfers.services.jobs import approve_job, cancel_job, retry_job, start_job
+from transfers.services.jobs import (
+    approve_job,
+    cancel_job,
+    continue_job,
+    retry_job,
+    start_job,
+)
 from transfers.services.notifications import (
     add_notification,
     delete_notification,
@@ -38,6 +44,7 @@ __all__ = [
     "approve_job",
     "browse_endpoint",
     "cancel_job",
+    "continue_job",
     "count_prefix_usage",
     "create_endpoint",
     "create_profile",

@@ -1,8 +1,9 @@
-"""Jobs: start, cancel, retry and approve. A job is queued here and run by a worker
+"""Jobs: start, cancel, retry, continue and approve. A job is queued here and run by a worker
 (`transfers.tasks.run_job`), enqueued only once the transaction that created it commits."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from django.core.exceptions import ValidationError
@@ -188,20 +189,13 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
             options = snapshot_options(profile)
         else:
             options = same.only(None).to_dict() if same is not None else {}
-        retry = _create(
-            team_id=job.team_id,
+        return _follow_up(
+            job,
             profile=profile,
-            profile_name=job.profile_name,
             options=options,
             trigger=Job.Trigger.RETRY,
-            triggered_by=_real(actor),
-            retry_of=job,
-        )
-        audit.record(
-            "job.retried",
             actor=actor,
-            target=retry,
-            team=job.team,
+            action="job.retried",
             details={
                 "retry_of": job.pk,
                 "scope": "failed" if keys else "all",
@@ -209,8 +203,55 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
             },
             request=request,
         )
-        _after_commit(retry, run=True)
-    return retry
+
+
+def _follow_up(job: Job, *, profile, options, trigger, actor, action, details, request) -> Job:
+    """Queue a job that follows `job` (linked by `retry_of`), within the caller's transaction."""
+    follow_up = _create(
+        team_id=job.team_id,
+        profile=profile,
+        profile_name=job.profile_name,
+        options=options,
+        trigger=trigger,
+        triggered_by=_real(actor),
+        retry_of=job,
+    )
+    audit.record(
+        action, actor=actor, target=follow_up, team=job.team, details=details, request=request
+    )
+    _after_commit(follow_up, run=True)
+    return follow_up
+
+
+def continue_job(job: Job, *, actor, request=None) -> Job:
+    """A new job of what the cancelled `job` did not do: its own options (not the profile's
+    current ones), planned against the destination as it is now, so what arrived intact
+    before the cancel is skipped (also in copy mode, which otherwise copies everything) and
+    the rest is copied. It is linked to `job` (`retry_of`) with the trigger `continue`."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state != Job.State.CANCELLED:
+            raise JobStateError(
+                f"Only a cancelled job can be continued; job #{job.pk} is {job.state}."
+            )
+        if job.profile_id is None:
+            raise JobStateError(f"Job #{job.pk} cannot be continued: its profile has been deleted.")
+        return _follow_up(
+            job,
+            profile=job.profile,
+            options=_continued(job),
+            trigger=Job.Trigger.CONTINUE,
+            actor=actor,
+            action="job.continued",
+            details={"continues": job.pk},
+            request=request,
+        )
+
+
+def _continued(job: Job) -> dict:
+    """The cancelled job's own options, planned to skip what already arrived intact."""
+    same = job.run_options or options_for(job.profile)
+    return dataclasses.replace(same.only(None), skip_intact=True).to_dict()
 
 
 def approve_job(job: Job, *, actor, request=None) -> Job:

@@ -16,6 +16,7 @@ from transfers.views.endpoints import (
 from transfers.views.jobs import (
     job_approve,
     job_cancel,
+    job_continue,
     job_detail,
     job_failures_csv,
     job_list,
@@ -52,6 +53,7 @@ __all__ = [
     "endpoint_usage",
     "job_approve",
     "job_cancel",
+    "job_continue",
     "job_detail",
     "job_failures_csv",
     "job_list",

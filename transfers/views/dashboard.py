@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from transfers import throughput
+from transfers.demo import DEMO_PROFILE_NAME
 from transfers.models import Job, JobSample, SyncProfile
 from transfers.services.freshness import freshness
 from transfers.views._common import TeamRights
@@ -54,9 +55,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "objects_active": sum(job.objects_done for job in running),
         },
         "chart": _aggregate_throughput(jobs, now),
+        "first_run": None if running or jobs.exists() else _first_run(user),
         "state_labels": dict(Job.State.choices),
     }
     return render(request, "transfers/dashboard.html", context)
+
+
+def _first_run(user) -> dict:
+    """Before any job: the profile to try first (the demo's, else the newest one), if any."""
+    profiles = SyncProfile.objects.visible_to(user).select_related("team")
+    demo = profiles.filter(name=DEMO_PROFILE_NAME).order_by("pk").first()
+    return {"profile": demo or profiles.order_by("-created_at", "-pk").first(), "demo": bool(demo)}
 
 
 def _due_soon(user, now: datetime) -> list[dict]:

@@ -37,6 +37,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         jobs = _filtered(jobs, form.cleaned_data)
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)  # read once: the rows, and the newest for job-list.js
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -135,18 +136,24 @@ def _endpoint_names(job: Job) -> dict[str, str]:
 
 
 def _job_throughput(job: Job) -> dict:
+    """The stored throughput in bytes and objects per second (`bps`, `ops`) at times `t`, and
+    the job's `start` (epoch seconds; the chart's x axis is the time elapsed since then)."""
     if job.started_at is None:
-        return {"t": [], "bps": []}
-    end = job.finished_at or timezone.now()
-    samples = job.samples.order_by("t").values_list("job_id", "t", "bytes_done")
-    return throughput.series(
-        samples,
-        start=job.started_at,
-        end=end,
-        max_points=CHART_POINTS,
-        min_width=2,
-        origin={job.pk: (job.started_at, 0)},
+        return {"t": [], "bps": [], "ops": [], "start": None}
+    window = {
+        "start": job.started_at,
+        "end": job.finished_at or timezone.now(),
+        "max_points": CHART_POINTS,
+        "min_width": 2,
+        "origin": {job.pk: (job.started_at, 0)},
+    }
+    # One query for both series: as many rows as seconds the job ran (at most one a second).
+    samples = list(
+        job.samples.order_by("t").values_list("job_id", "t", "bytes_done", "objects_done")
     )
+    data = throughput.series(((j, t, done) for j, t, done, _ in samples), **window)
+    objects = throughput.series(((j, t, done) for j, t, _, done in samples), digits=2, **window)
+    return {**data, "ops": objects["bps"], "start": job.started_at.timestamp()}
 
 
 @login_required
@@ -199,6 +206,21 @@ def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
             job, actor=request.user, failed_only=failed_only, request=request
         ),
         done=lambda retry: (f"Job #{retry.pk} retries job #{job.pk}.", retry.get_absolute_url()),
+        fallback=job.get_absolute_url(),
+    )
+
+
+@login_required
+@require_POST
+def job_continue(request: HttpRequest, pk: int) -> HttpResponse:
+    job = object_for(request.user, Job.objects.select_related("team", "profile"), OPERATE, pk=pk)
+    return act(
+        request,
+        lambda: services.continue_job(job, actor=request.user, request=request),
+        done=lambda follow_up: (
+            f"Job #{follow_up.pk} continues job #{job.pk}: what it copied is skipped.",
+            follow_up.get_absolute_url(),
+        ),
         fallback=job.get_absolute_url(),
     )
 
