@@ -13,7 +13,7 @@ import pytest
 from bench.synthetic_s3 import MTIME, Bucket, serving
 from transfers.engine import Options, S3Location, TransferSpec
 from transfers.engine.errors import TransferError
-from transfers.engine.listing import iter_s3, parse_listing
+from transfers.engine.listing import _quick_entries, iter_s3, parse_listing
 from transfers.engine.locations import EndpointConfig
 from transfers.engine.planning import COPY, build_plan
 
@@ -154,3 +154,33 @@ def test_a_store_that_lists_out_of_order_is_sorted_on_disk_and_planned_right(cap
     finally:
         plan.close()
     assert "the source listing returned" in caplog.text
+
+
+def test_the_quick_reader_and_the_xml_parser_read_a_page_alike():
+    entry = (
+        "<Contents>\n  <Key>{key}</Key>\n  <LastModified>2026-01-02T03:04:05.000Z</LastModified>"
+        "\n  <ETag>&quot;{etag}&quot;</ETag>\n  <ChecksumAlgorithm>CRC32</ChecksumAlgorithm>"
+        "\n  <Size>{size}</Size>\n  <StorageClass>STANDARD</StorageClass>\n</Contents>\n"
+    )
+    keys = ["a &amp; b", "c&#13;d", "e%2Ff", "été"]
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">\n'
+        "<IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken>\n"
+        + "".join(entry.format(key=k, etag=f"{n:032x}", size=n) for n, k in enumerate(keys))
+        + "</ListBucketResult>"
+    ).encode()
+    # An entry the quick reader does not know (Size before Key) sends the page to the parser.
+    odd = body.replace(b"<Contents>", b"<Contents><Size>9</Size>", 1).replace(
+        b"<Size>0</Size>", b""
+    )
+    assert _quick_entries(body) is not None and _quick_entries(odd) is None
+    quick = parse_listing(body)
+    parsed = parse_listing(odd)
+    assert [k for k, _ in quick.entries] == ["a & b", "c\rd", "e%2Ff", "été"]
+    assert [k for k, _ in parsed.entries] == [k for k, _ in quick.entries]
+    assert [(i.size, i.etag, i.mtime) for _, i in quick.entries][1:] == [
+        (i.size, i.etag, i.mtime) for _, i in parsed.entries
+    ][1:]
+    assert quick.entries[0][1].size == 0 and parsed.entries[0][1].size == 9
+    assert quick.next_token == parsed.next_token == "tok"

@@ -95,9 +95,53 @@ _NEXT_TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToke
 _TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
 
 
+# An entry as AWS, MinIO and Ceph write it (checksum elements may sit between ETag and Size):
+# read with one regular expression, several times quicker than an XML parser. A page where
+# not every entry matches is read by the XML parser instead.
+_ENTRY = re.compile(
+    rb"<Contents>\s*<Key>([^<]*)</Key>\s*<LastModified>([^<]*)</LastModified>\s*"
+    rb"<ETag>([^<]*)</ETag>(?:\s*<Checksum\w*>[^<]*</Checksum\w*>)*\s*<Size>(\d+)</Size>"
+)
+_URL_ENCODED = re.compile(rb"<EncodingType>\s*url\s*</EncodingType>", re.IGNORECASE)
+
+
 def parse_listing(body: bytes, where: str = "the store") -> Page:
     """A ListObjectsV2 answer (XML) read into (key, object) pairs, in the order listed, and
     the token of the next page. Keys are URL-decoded when the answer says it encoded them."""
+    entries = _quick_entries(body)
+    page = _parsed_listing(body, where) if entries is None else Page(entries, _next_token(body))
+    if page.next_token == "" and not page.entries:
+        raise TransferError(
+            f"Listing {where} failed: the store said the listing goes on but gave no way to "
+            "continue it."
+        )
+    return page
+
+
+def _quick_entries(body: bytes) -> list[Item] | None:
+    found = _ENTRY.findall(body)
+    if len(found) != body.count(b"<Contents>") or b"<![CDATA[" in body:
+        return None
+    url_encoded = _URL_ENCODED.search(body) is not None
+    times: dict[bytes, float] = {}
+    entries: list[Item] = []
+    for raw_key, stamp, raw_etag, size in found:
+        key = raw_key.decode()
+        if "&" in key:
+            key = html.unescape(key)
+        if url_encoded:
+            key = unquote(key)
+        etag = raw_etag.decode()
+        if "&" in etag:
+            etag = html.unescape(etag)
+        mtime = times.get(stamp)
+        if mtime is None:
+            mtime = times[stamp] = _timestamp(stamp.decode())
+        entries.append((key, ObjectInfo(int(size), etag.strip('"'), mtime)))
+    return entries
+
+
+def _parsed_listing(body: bytes, where: str) -> Page:
     try:
         root = ElementTree.fromstring(body)  # noqa: S314 - expat, no external entities
     except ElementTree.ParseError as exc:
@@ -138,14 +182,8 @@ def parse_listing(body: bytes, where: str = "the store") -> Page:
         ) from None
     token = None
     if (root.findtext(ns + "IsTruncated") or "").strip().lower() == "true":
-        token = root.findtext(ns + "NextContinuationToken")
-        if not token:
-            if not entries:
-                raise TransferError(
-                    f"Listing {where} failed: the store said the listing goes on but gave no "
-                    "way to continue it."
-                )
-            token = ""  # no token: continue after the last key (StartAfter)
+        # No token: continue after the last key (StartAfter).
+        token = root.findtext(ns + "NextContinuationToken") or ""
     return Page(entries, token)
 
 
