@@ -130,12 +130,20 @@ def check_spec(spec: TransferSpec) -> TransferSpec:
 
 
 def clients_for(spec: TransferSpec) -> dict:
+    """boto3 clients for the S3 sides; one shared by both when they are the same endpoint with
+    the same credentials (a client costs tens of milliseconds to make: a small job's
+    fixed cost)."""
     connections = max(10, min(spec.options.workers, spec.runtime.relay_max_objects) * 2)
-    return {
-        side: getattr(spec, side).endpoint.client(max_connections=connections)
-        for side in ("source", "destination")
-        if not getattr(spec, side).is_local
-    }
+    clients: dict = {}
+    for side in ("source", "destination"):
+        location = getattr(spec, side)
+        if location.is_local:
+            continue
+        if "source" in clients and location.endpoint == spec.source.endpoint:
+            clients[side] = clients["source"]
+        else:
+            clients[side] = location.endpoint.client(max_connections=connections)
+    return clients
 
 
 def plan_transfer(
@@ -688,7 +696,7 @@ class _Run:
         return " ".join(parts)[:4000]
 
     def close(self) -> None:
-        for client in self.clients.values():
+        for client in {id(c): c for c in self.clients.values()}.values():
             client.close()
 
 
@@ -746,7 +754,7 @@ def sweep_uploads(spec: TransferSpec) -> int:
             "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
         ) from None
     finally:
-        for client in clients.values():
+        for client in {id(c): c for c in clients.values()}.values():
             client.close()
 
 
