@@ -52,6 +52,10 @@ class Bucket:
     digits: int = 10
     # Listed out of key order (a store that does not sort), by a stride that wraps around.
     disorder: bool = False
+    # Pages from this position on are answered only once something was written to the server
+    # (or after 30 s, counted in `SyntheticS3.gate_timeouts`): a test that the copy starts
+    # before the listing ends.
+    hold_listing_at: int | None = None
     written: dict[int, tuple[int, str]] = field(default_factory=dict)  # i -> (size, etag)
 
     def key(self, i: int) -> str:
@@ -221,6 +225,15 @@ class Handler(BaseHTTPRequestHandler):
                 data += chunk
         return data
 
+    def _hold(self, bucket: Bucket, query: dict[str, str]) -> None:
+        if bucket.hold_listing_at is None:
+            return
+        token = query.get("continuation-token")
+        position = int(base64.urlsafe_b64decode(token.encode()).decode()) if token else 0
+        if position >= bucket.hold_listing_at and not self.server.written.wait(30):
+            with self.server.lock:
+                self.server.gate_timeouts += 1
+
     def _object(self, bucket: Bucket, key: str) -> tuple[int, str] | None:
         i = bucket.index(key)
         return None if i is None else bucket.info(i)
@@ -230,6 +243,7 @@ class Handler(BaseHTTPRequestHandler):
         if i is not None:
             with self.server.lock:
                 bucket.written[i] = (size, etag)
+        self.server.written.set()
 
     # --- verbs --------------------------------------------------------------------------------
 
@@ -246,6 +260,7 @@ class Handler(BaseHTTPRequestHandler):
                 body = b'<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult>'
                 body += b"<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>"
                 return self._send(200, body, {"Content-Type": "application/xml"})
+            self._hold(bucket, query)
             body = list_objects_v2(bucket, query)
             return self._send(200, body, {"Content-Type": "application/xml"})
         found = self._object(bucket, key)
@@ -327,6 +342,8 @@ class SyntheticS3(ThreadingHTTPServer):
         self.buckets = {bucket.name: bucket for bucket in buckets}
         self.lock = threading.Lock()
         self.requests: dict[str, int] = {}
+        self.written = threading.Event()  # something was copied or uploaded
+        self.gate_timeouts = 0
 
     def handle_error(self, request, client_address):
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a client hanging up is normal

@@ -199,6 +199,9 @@ class S5cmdBatch:
                 if cancel.is_set():
                     break
                 process.stdin.write(line.encode() + b"\n")
+                # Lines can come slowly (a copy that starts while the plan is being made):
+                # s5cmd must see each one at once, not when the pipe's buffer fills.
+                process.stdin.flush()
             process.stdin.close()
         except (BrokenPipeError, ValueError, OSError):
             pass  # s5cmd is gone (stopped or failed); its exit is handled by run()
