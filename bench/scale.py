@@ -264,10 +264,10 @@ def small_jobs(processes: Processes, repeats: int, log) -> dict:
     return {"runs": runs, "summary": summary}
 
 
-def run(sizes: tuple[int, ...], repeats: int, log) -> dict:
+def run(sizes: tuple[int, ...], repeats: int, log, *, small: bool = True) -> dict:
     processes = Processes()
     try:
-        out = {"sizes": {}, "small": small_jobs(processes, repeats, log)}
+        out = {"sizes": {}, "small": small_jobs(processes, repeats, log) if small else None}
         for n in sizes:
             log(f"  scale: {n:,} objects")
             out["sizes"][str(n)] = size_run(processes, n, repeats if n < 10**6 else 1, log)
@@ -318,7 +318,7 @@ def table(out: dict) -> str:
                 + (f"{verify:.2f} s" if verify is not None else "—")
                 + " |"
             )
-    for name, figures in out["small"]["summary"].items():
+    for name, figures in (out["small"] or {"summary": {}})["summary"].items():
         seconds = figures["seconds"]
         extra = ""
         if "process_seconds" in figures:
@@ -334,9 +334,15 @@ def table(out: dict) -> str:
 
 
 def main(argv: list[str]) -> None:
-    sizes = tuple(int(a) for a in argv if a.isdigit()) or (100_000, 1_000_000)
-    repeats = 1
-    out = run(sizes, repeats, lambda m: print(m, flush=True))
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.scale")
+    parser.add_argument("sizes", nargs="*", type=int, default=[100_000, 1_000_000])
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--no-small", action="store_true", help="skip the one-object job")
+    args = parser.parse_args(argv)
+    sizes = tuple(n for n in args.sizes if n)  # `0` alone: the one-object job only
+    out = run(sizes, args.repeats, lambda m: print(m, flush=True), small=not args.no_small)
     print(table(out))
     print(json.dumps(out["targets"], indent=2))
     path = ROOT / "bench" / "results" / "quick" / "scale.json"

@@ -172,11 +172,14 @@ class S5cmdBatch:
         ]
         # The feeder is not waited for: once s5cmd is gone its next write fails and it ends.
         feeder = threading.Thread(target=self._feed, args=(process, lines, cancel), daemon=True)
-        for thread in [*readers, feeder]:
+        # s5cmd's exit is seen at once (a small job's fixed cost), a cancel within 0.1 s.
+        exited = threading.Event()
+        waiter = threading.Thread(target=lambda: (process.wait(), exited.set()), daemon=True)
+        for thread in [*readers, feeder, waiter]:
             thread.start()
         try:
-            while process.poll() is None:
-                if cancel.wait(0.1):
+            while not exited.wait(0.1):
+                if cancel.is_set():
                     outcome.cancelled = True
                     self.stop()
                     break
