@@ -310,9 +310,10 @@ def table(out: dict) -> str:
             seconds, rss = figures["seconds"], figures["peak_rss_mb"]
             above = figures.get("above_idle_mb", {}).get("median")
             verify = figures.get("verification_seconds", {}).get("median")
+            spread = "" if seconds["n"] == 1 else f" ({seconds['min']:.2f}–{seconds['max']:.2f})"
             lines.append(
-                f"| {int(n):,} | {name} | {seconds['median']:.2f} s ({seconds['min']:.2f}–"
-                f"{seconds['max']:.2f}) | {rss['median']:.0f} MB | "
+                f"| {int(n):,} | {name} | {seconds['median']:.2f} s{spread} | "
+                f"{rss['median']:.0f} MB | "
                 + (f"{above:.0f} MB" if above is not None else "—")
                 + " | "
                 + (f"{verify:.2f} s" if verify is not None else "—")
