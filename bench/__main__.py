@@ -29,6 +29,8 @@ from bench.scenarios import FULL, QUICK, SCENARIOS, Context
 from bench.servers import Processes, S3Server, scratch_dir, start_redis
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/syncportal_bench"
+# Scenarios that start what they measure themselves (no moto, Redis, database or portal).
+STANDALONE = {"scale"}
 HERE = Path(__file__).resolve().parent
 
 
@@ -100,19 +102,21 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         with scratch_dir(args.scratch) as scratch:
-            log("starting S3 servers, Redis and the portal")
-            a = S3Server.start(processes, "s3-a", scratch)
-            b = S3Server.start(processes, "s3-b", scratch)
-            redis_url = start_redis(processes, scratch / "redis")
-            recreate_database(args.database_url)
-            portal = Portal(
-                processes,
-                database_url=args.database_url,
-                redis_url=redis_url,
-                var_dir=scratch / "var",
-            )
-            portal.setup()
-            portal.start_web(workers=2)
+            a = b = portal = None
+            if set(chosen) - STANDALONE:
+                log("starting S3 servers, Redis and the portal")
+                a = S3Server.start(processes, "s3-a", scratch)
+                b = S3Server.start(processes, "s3-b", scratch)
+                redis_url = start_redis(processes, scratch / "redis")
+                recreate_database(args.database_url)
+                portal = Portal(
+                    processes,
+                    database_url=args.database_url,
+                    redis_url=redis_url,
+                    var_dir=scratch / "var",
+                )
+                portal.setup()
+                portal.start_web(workers=2)
             context = Context(portal=portal, a=a, b=b, scratch=scratch, sizes=sizes, log=log)
             for name in chosen:
                 log(f"scenario {name}")

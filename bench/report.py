@@ -215,6 +215,12 @@ def markdown(results: dict) -> str:
                 lines += plan.splitlines()
             lines += ["```", ""]
         lines += ["</details>", ""]
+    if "scale" in scenarios:
+        from bench.scale import table
+
+        data = scenarios["scale"]
+        lines += ["## 8. Jobs of any size (the engine vs raw s5cmd, synthetic S3 server)", ""]
+        lines += [table(data), "", f"- Targets: {_verdicts(data['targets'])}.", ""]
     for name, error in results.get("errors", {}).items():
         lines += [f"**Scenario {name} failed:** {error}", ""]
     lines += ["Plots: " + ", ".join(f"`{p}`" for p in PLOTS), ""]

@@ -43,6 +43,7 @@ class Sizes:
     history_seconds: int
     concurrent_jobs: int
     progress: Dataset
+    scale: tuple[int, ...]  # objects per bucket of the synthetic-server scenario
 
 
 FULL = Sizes(
@@ -59,6 +60,7 @@ FULL = Sizes(
     history_seconds=10,
     concurrent_jobs=200,
     progress=Dataset("progress", 5000, 16 * 1024),
+    scale=(100_000, 1_000_000, 10_000_000),
 )
 QUICK = Sizes(
     repeats=1,
@@ -74,6 +76,7 @@ QUICK = Sizes(
     history_seconds=4,
     concurrent_jobs=50,
     progress=Dataset("progress", 1000, 16 * 1024),
+    scale=(10_000, 100_000),
 )
 
 
@@ -910,6 +913,16 @@ def progress(ctx: Context) -> dict:
     return out
 
 
+# --- 8. Jobs of any size, against the synthetic S3 server ---------------------------------------
+
+
+def scale(ctx: Context) -> dict:
+    """The engine's sync, listing and one-object job beside raw s5cmd (bench/scale.py)."""
+    from bench import scale as measured
+
+    return measured.run(ctx.sizes.scale, ctx.sizes.repeats, ctx.log)
+
+
 SCENARIOS = {
     "transfer": transfer,
     "relay": relay,
@@ -918,4 +931,5 @@ SCENARIOS = {
     "history": history,
     "concurrency": concurrency,
     "progress": progress,
+    "scale": scale,
 }

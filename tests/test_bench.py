@@ -68,3 +68,39 @@ def test_the_committed_results_render_with_every_target_judged():
         assert f"## {number}. " in text
     assert text.count(report.PASS) + text.count(report.FAIL) == _targets(results) > 0
     assert "s5cmd cat \\| s5cmd pipe" in text  # a pipe in a table cell is escaped
+
+
+def _s5cmd(server, *args: str) -> subprocess.CompletedProcess:
+    from bench.servers import s3_env, s5cmd_binary
+
+    return subprocess.run(
+        [s5cmd_binary(), "--endpoint-url", server.url, *args],
+        env=s3_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+
+
+def test_the_synthetic_server_answers_s5cmd_ls_and_sync():
+    from bench.synthetic_s3 import Bucket, serving
+
+    source = Bucket("src", 2500, digits=5)
+    destination = Bucket("dst", 2500, changed=0.01, digits=5)
+    with serving(source, destination) as server:
+        lines = _s5cmd(server, "--json", "ls", "s3://src/data/*").stdout.splitlines()
+        listed = [json.loads(line) for line in lines]
+        assert [item["key"] for item in listed] == [f"s3://src/data/{i:05d}" for i in range(2500)]
+        assert [item["size"] for item in listed[:3]] == [1024, 1025, 1026]
+        assert listed[0]["etag"] == source.info(0)[1]
+        assert _s5cmd(server, "ls", "s3://src/").stdout.split() == ["DIR", "data/"]
+        assert len(_s5cmd(server, "ls", "s3://src/data/").stdout.splitlines()) == 2500
+
+        copied = _s5cmd(server, "--json", "sync", "s3://src/data/*", "s3://dst/data/")
+        keys = sorted(json.loads(line)["source"] for line in copied.stdout.splitlines())
+        changed = [i for i in range(2500) if destination.is_changed(i)]
+        assert keys == [f"s3://src/data/{i:05d}" for i in changed] and len(changed) == 25
+        # The copies are remembered: the buckets now agree and a second sync has nothing to do.
+        assert all(destination.info(i) == source.info(i) for i in changed)
+        assert _s5cmd(server, "--json", "sync", "s3://src/data/*", "s3://dst/data/").stdout == ""

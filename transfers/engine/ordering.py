@@ -15,6 +15,7 @@ import os
 import pickle
 import struct
 import tempfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
@@ -44,15 +45,22 @@ class OutOfOrder(Exception):
 class RecordFile:
     """Tuples appended to an anonymous temporary file in compressed pickled chunks (only this
     process's own file is ever unpickled), read back in the order written, by any number of
-    readers at once (each with its own offset)."""
+    readers at once (each with its own offset).
 
-    def __init__(self, *, chunk: int = CHUNK):
+    A `live` file can be read while it is written (by other threads): its readers wait for
+    more chunks until it is finished or closed, and stop quietly at a close (a plan given up
+    half-way)."""
+
+    def __init__(self, *, chunk: int = CHUNK, live: bool = False):
         self._file = tempfile.TemporaryFile(prefix="syncportal-")  # noqa: SIM115 - closed by close()
         self._fd = self._file.fileno()
         self._chunk = chunk
         self._pending: list[tuple] = []
         self._end = 0
         self.count = 0
+        self._changed = threading.Condition() if live else None
+        self._done = False  # finished or closed: nothing more will come
+        self._closed = False
 
     def append(self, record: tuple) -> None:
         self._pending.append(record)
@@ -70,14 +78,31 @@ class RecordFile:
         # Keys share long prefixes: a fast compression makes the file several times smaller.
         data = zlib.compress(pickle.dumps(self._pending, protocol=pickle.HIGHEST_PROTOCOL), 1)
         os.pwrite(self._fd, _LENGTH.pack(len(data)) + data, self._end)
-        self._end += _LENGTH.size + len(data)
         self._pending = []
+        if self._changed is None:
+            self._end += _LENGTH.size + len(data)
+            return
+        with self._changed:
+            self._end += _LENGTH.size + len(data)
+            self._changed.notify_all()
 
     def finish(self) -> RecordFile:
         self._flush()
+        self._ended()
         return self
 
+    def _ended(self) -> None:
+        if self._changed is None:
+            self._done = True
+            return
+        with self._changed:
+            self._done = True
+            self._changed.notify_all()
+
     def __iter__(self) -> Iterator[tuple]:
+        if self._changed is not None:
+            yield from self._follow()
+            return
         offset, end = 0, self._end
         while offset < end:
             (length,) = _LENGTH.unpack(os.pread(self._fd, _LENGTH.size, offset))
@@ -85,8 +110,27 @@ class RecordFile:
             yield from pickle.loads(zlib.decompress(os.pread(self._fd, length, offset)))  # noqa: S301
             offset += length
 
+    def _follow(self) -> Iterator[tuple]:
+        offset = 0
+        while True:
+            with self._changed:
+                while offset >= self._end and not self._done:
+                    self._changed.wait()
+                if self._closed or offset >= self._end:
+                    return
+                (length,) = _LENGTH.unpack(os.pread(self._fd, _LENGTH.size, offset))
+                data = os.pread(self._fd, length, offset + _LENGTH.size)
+            offset += _LENGTH.size + length
+            yield from pickle.loads(zlib.decompress(data))  # noqa: S301
+
     def close(self) -> None:
-        self._file.close()
+        if self._changed is None:
+            self._file.close()
+            return
+        with self._changed:
+            self._closed = True
+            self._file.close()
+        self._ended()
 
 
 def external_sort(

@@ -182,11 +182,13 @@ def build_plan(
     *,
     cancel: threading.Event | None = None,
     keep_decisions: bool = True,
+    on_attempt: Callable[[Plan], None] | None = None,
 ) -> Plan:
     """List the source (and the destination unless copying) and merge them into a plan.
 
     `clients` maps "source"/"destination" to boto3 clients for the S3 sides. Without
-    `keep_decisions` (a preview) only the counts and samples are kept.
+    `keep_decisions` (a preview) only the counts and samples are kept. `on_attempt`: see
+    `plan_listings`.
     """
     options = spec.options
     source, destination = spec.source, spec.destination
@@ -222,6 +224,7 @@ def build_plan(
         source_base=base,
         scope=scope,
         keep_decisions=keep_decisions,
+        on_attempt=on_attempt,
     )
 
 
@@ -260,6 +263,7 @@ def plan_listings(
     keep_decisions: bool = True,
     run_size: int = RUN_SIZE,
     hold_limit: int = HOLD_LIMIT,
+    on_attempt: Callable[[Plan], None] | None = None,
 ) -> Plan:
     """Merge the listings (destination None: not listed, in copy mode) into a plan.
 
@@ -269,6 +273,12 @@ def plan_listings(
     destination keys (in scope) the source does not have. `force` (a retry) copies every
     source key. `skip_intact` (continuing a cancelled run) compares as sync does in copy mode
     too. Keys that cannot be written to `target` are rejected: reported, not attempted.
+
+    `on_attempt(plan)` is called as each attempt begins (a second one when a listing turns
+    out to be out of order), with a plan whose decisions can be read, from other threads,
+    while they are made: the copy can start before the listing ends. The plan returned is the
+    final one; a reader of an attempt given up, or of a spool replaced by a sorted one, stops
+    early.
     """
     rejections = _Rejections(route, target)
     destination_path = target.path if target.is_local else None
@@ -277,7 +287,10 @@ def plan_listings(
 
     def attempt(sort: frozenset[str]) -> Plan:
         plan = Plan(route=route, mode=mode, source_base=source_base, scope=scope or Scope())
-        plan.spool = spool = RecordFile() if keep_decisions else None
+        live = on_attempt is not None
+        plan.spool = spool = RecordFile(live=live) if keep_decisions else None
+        if live:
+            on_attempt(plan)
         try:
             if destination is None:
                 sources = listing_stream(source, "source", sort="source" in sort, run_size=run_size)

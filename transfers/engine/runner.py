@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -130,12 +130,20 @@ def check_spec(spec: TransferSpec) -> TransferSpec:
 
 
 def clients_for(spec: TransferSpec) -> dict:
+    """boto3 clients for the S3 sides; one shared by both when they are the same endpoint with
+    the same credentials (a client costs tens of milliseconds to make: a small job's
+    fixed cost)."""
     connections = max(10, min(spec.options.workers, spec.runtime.relay_max_objects) * 2)
-    return {
-        side: getattr(spec, side).endpoint.client(max_connections=connections)
-        for side in ("source", "destination")
-        if not getattr(spec, side).is_local
-    }
+    clients: dict = {}
+    for side in ("source", "destination"):
+        location = getattr(spec, side)
+        if location.is_local:
+            continue
+        if "source" in clients and location.endpoint == spec.source.endpoint:
+            clients[side] = clients["source"]
+        else:
+            clients[side] = location.endpoint.client(max_connections=connections)
+    return clients
 
 
 def plan_transfer(
@@ -192,6 +200,7 @@ class _Run:
         self.notes: list[str] = []  # what went wrong beyond single objects
         self.unverified = False
         self.budget: BufferBudget | None = None
+        self.leftover = False  # copies the copy made while planning did not get to
 
     # --- the phases ---------------------------------------------------------------------------
 
@@ -200,7 +209,11 @@ class _Run:
         options = spec.options
         self.clients = clients_for(spec)
         self.tracker.set_phase(Phase.PLANNING)
-        self.plan = plan = build_plan(spec, self.clients, cancel=self.cancel)
+        overlap = self._copies_while_planning(cleanup_previous=cleanup_previous)
+        if overlap:
+            self.plan = plan = self.plan_while_copying()
+        else:
+            self.plan = plan = build_plan(spec, self.clients, cancel=self.cancel)
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
         self.tracker.set_totals(
@@ -225,7 +238,12 @@ class _Run:
             self.abort_uploads()
         self.tracker.set_phase(Phase.COPYING)
         try:
-            self.copy()
+            if not overlap:
+                self.copy()
+            elif self.leftover:
+                self.copy(
+                    lambda d: d.key not in self.copied and (d.key, "copy") not in self.failures
+                )
         finally:
             if self.cancel.is_set():
                 self.tracker.set_phase(Phase.CLEANING_UP)
@@ -253,25 +271,91 @@ class _Run:
                 return self.result(Outcome.CANCELLED)
         return self.result(self.outcome(), verification=verification)
 
-    def copy(self) -> None:
+    def _copies_while_planning(self, *, cleanup_previous: bool) -> bool:
+        """Whether the copy can start while the plan is being made: not when a mirror may
+        have to stop for approval before anything is written (its delete count is known only
+        at the end), nor when an earlier attempt's uploads are to be cleaned up first."""
+        options = self.spec.options
+        waits_for_approval = options.mode == "mirror" and options.delete_threshold is not None
+        return not (waits_for_approval or cleanup_previous)
+
+    def plan_while_copying(self) -> Plan:
+        """Plan in a helper thread while this one copies what the plan decides to copy, as it
+        is decided: a big job's listing and copy overlap, and its first object is copied
+        seconds after it starts. Deletes still wait for the whole plan (and the copy).
+
+        Returns the final plan. When the plan was made again (a listing turned out to be out
+        of order, and was sorted on disk) the copy may have stopped short of it: `leftover`
+        says so, for the copy phase to finish what was not attempted."""
+        followed: list = []  # the first attempt's plan and spool, which the copy reads
+        started = threading.Event()
+        outcome: dict = {}
+
+        def on_attempt(plan: Plan) -> None:
+            if not followed:
+                followed[:] = [plan, plan.spool]
+                self.plan = plan
+            started.set()
+
+        def planner() -> None:
+            try:
+                outcome["plan"] = build_plan(
+                    self.spec, self.clients, cancel=self.cancel, on_attempt=on_attempt
+                )
+            except BaseException as exc:  # raised in this thread below
+                outcome["error"] = exc
+            finally:
+                started.set()
+
+        thread = threading.Thread(target=planner, name="planning", daemon=True)
+        thread.start()
+        started.wait()
+        try:
+            if followed:
+                self.copy()
+        finally:
+            thread.join()
+            if self.cancel.is_set():
+                self.tracker.set_phase(Phase.CLEANING_UP)
+                self.abort_uploads(settle=True)
+        if "error" in outcome:
+            raise outcome["error"]
+        plan = outcome["plan"]
+        self.leftover = [plan, plan.spool] != followed
+        return plan
+
+    def copy(self, keep: Callable[[Decision], bool] | None = None) -> None:
+        """Copy the plan's copies (those `keep` keeps), by route."""
+
+        def copies() -> Iterator[Decision]:
+            decisions = self.plan.decisions(COPY)
+            if keep is not None:
+                decisions = filter(keep, decisions)
+            # While the plan is still being made, the copy begins with its first object.
+            first = next(decisions, None)
+            if first is not None:
+                self.tracker.set_phase(Phase.COPYING)
+                yield first
+                yield from decisions
+
         route = self.plan.route
         if route is Route.RELAY:
-            self.copy_by_relay()
+            self.copy_by_relay(copies())
         elif route is Route.SERVER_SIDE:
             # Two readers of the plan's copies, each taking its own share as it goes.
             def awkward():
-                return (d for d in self.plan.decisions(COPY) if not self._batchable(d))
+                return (d for d in copies() if not self._batchable(d))
 
             helper = threading.Thread(
                 target=self._guarded, args=(self.copy_server_side, awkward), name="server-copy"
             )
             helper.start()
             try:
-                self.copy_with_s5cmd(d for d in self.plan.decisions(COPY) if self._batchable(d))
+                self.copy_with_s5cmd(d for d in copies() if self._batchable(d))
             finally:
                 helper.join()
         else:
-            self.copy_with_s5cmd(self.plan.decisions(COPY))
+            self.copy_with_s5cmd(copies())
 
     def _guarded(self, work, decisions) -> None:
         try:
@@ -482,7 +566,7 @@ class _Run:
             decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
         )
 
-    def copy_by_relay(self) -> None:
+    def copy_by_relay(self, decisions: Iterable[Decision]) -> None:
         spec, plan = self.spec, self.plan
         options, runtime = spec.options, spec.runtime
         objects = max(1, min(options.workers, runtime.relay_max_objects))
@@ -512,7 +596,7 @@ class _Run:
             self.tracker.add(objects=1)
 
         try:
-            self._each(plan.decisions(COPY), copy_one, threads=objects, endpoint=None)
+            self._each(decisions, copy_one, threads=objects, endpoint=None)
         finally:
             relay.close()
 
@@ -688,7 +772,7 @@ class _Run:
         return " ".join(parts)[:4000]
 
     def close(self) -> None:
-        for client in self.clients.values():
+        for client in {id(c): c for c in self.clients.values()}.values():
             client.close()
 
 
@@ -746,7 +830,7 @@ def sweep_uploads(spec: TransferSpec) -> int:
             "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
         ) from None
     finally:
-        for client in clients.values():
+        for client in {id(c): c for c in clients.values()}.values():
             client.close()
 
 

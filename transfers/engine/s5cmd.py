@@ -172,11 +172,14 @@ class S5cmdBatch:
         ]
         # The feeder is not waited for: once s5cmd is gone its next write fails and it ends.
         feeder = threading.Thread(target=self._feed, args=(process, lines, cancel), daemon=True)
-        for thread in [*readers, feeder]:
+        # s5cmd's exit is seen at once (a small job's fixed cost), a cancel within 0.1 s.
+        exited = threading.Event()
+        waiter = threading.Thread(target=lambda: (process.wait(), exited.set()), daemon=True)
+        for thread in [*readers, feeder, waiter]:
             thread.start()
         try:
-            while process.poll() is None:
-                if cancel.wait(0.1):
+            while not exited.wait(0.1):
+                if cancel.is_set():
                     outcome.cancelled = True
                     self.stop()
                     break
@@ -199,6 +202,9 @@ class S5cmdBatch:
                 if cancel.is_set():
                     break
                 process.stdin.write(line.encode() + b"\n")
+                # Lines can come slowly (a copy that starts while the plan is being made):
+                # s5cmd must see each one at once, not when the pipe's buffer fills.
+                process.stdin.flush()
             process.stdin.close()
         except (BrokenPipeError, ValueError, OSError):
             pass  # s5cmd is gone (stopped or failed); its exit is handled by run()
