@@ -12,6 +12,7 @@ from django.conf import settings
 
 from transfers.engine import (
     EndpointConfig,
+    KeySet,
     LocalLocation,
     Options,
     Runtime,
@@ -19,9 +20,13 @@ from transfers.engine import (
     TransferSpec,
 )
 from transfers.errors import Unavailable
-from transfers.models import Endpoint, Job, SyncProfile
+from transfers.models import Endpoint, Job, JobFailure, SyncProfile
 
 MiB = 1024 * 1024
+# A retry of failed objects names the job whose failures it retries under this option; the
+# keys (any number) are read from that job's JobFailure rows by the worker, KEY_PAGE at a time.
+RETRY_OF_KEY = "retry_failures_of"
+KEY_PAGE = 5000
 
 
 def endpoint_config(endpoint: Endpoint) -> EndpointConfig:
@@ -75,7 +80,11 @@ def snapshot_options(profile: SyncProfile) -> dict[str, Any]:
 
 
 def spec_from_options(
-    options: dict[str, Any], *, team_id: int, delete_threshold: int | None = None
+    options: dict[str, Any],
+    *,
+    team_id: int,
+    delete_threshold: int | None = None,
+    only_keys: KeySet | None = None,
 ) -> TransferSpec:
     """A spec from a snapshot; endpoints are read now, so a rotated secret takes effect."""
     endpoints = Endpoint.objects.filter(team_id=team_id).in_bulk(
@@ -91,7 +100,8 @@ def spec_from_options(
             raise Unavailable(f"The {name} endpoint of this job no longer exists.")
         return S3Location(endpoint_config(endpoint), side["bucket"], side["prefix"])
 
-    only_keys = options.get("only_keys")
+    if only_keys is None and options.get("only_keys") is not None:
+        only_keys = tuple(options["only_keys"])  # a retry queued before RETRY_OF_KEY
     return TransferSpec(
         source=location("source"),
         destination=location("destination"),
@@ -109,15 +119,46 @@ def spec_from_options(
             delete_threshold=(
                 options["delete_threshold"] if delete_threshold is None else delete_threshold
             ),
-            only_keys=tuple(only_keys) if only_keys is not None else None,
+            only_keys=only_keys,
         ),
         runtime=runtime(),
     )
 
 
-def spec_for_job(job: Job) -> TransferSpec:
-    """An approved job may delete as many objects as the approver saw planned."""
+def spec_for_job(job: Job, *, retry_keys: bool = True) -> TransferSpec:
+    """An approved job may delete as many objects as the approver saw planned. A retry of
+    failed objects reads their keys from the failures of the job it retries, into a KeySet
+    on disk (close it after the run); without `retry_keys`, the spec has none."""
     threshold = job.options["delete_threshold"]
     if job.approved_at is not None and job.plan:
         threshold = max(threshold, job.plan.get("objects_to_delete", 0))
-    return spec_from_options(job.options, team_id=job.team_id, delete_threshold=threshold)
+    keys = None
+    retried = job.options.get(RETRY_OF_KEY)
+    if retried is not None and retry_keys:
+        keys = failed_keys(retried)
+    try:
+        return spec_from_options(
+            job.options, team_id=job.team_id, delete_threshold=threshold, only_keys=keys
+        )
+    except Exception:
+        if keys is not None:
+            keys.close()
+        raise
+
+
+def failed_keys(job_id: int) -> KeySet:
+    """The keys of the failures of job `job_id`, read in pages by id into a KeySet."""
+    if not Job.objects.filter(pk=job_id).exists():
+        raise Unavailable(
+            f"Job #{job_id}, whose failed objects this job retries, no longer exists; "
+            "run the whole profile instead."
+        )
+    failures = JobFailure.objects.filter(job_id=job_id).order_by("pk").values_list("pk", "key")
+
+    def keys():
+        last = 0
+        while page := list(failures.filter(pk__gt=last)[:KEY_PAGE]):
+            last = page[-1][0]
+            yield from (key for _, key in page)
+
+    return KeySet(keys())

@@ -12,13 +12,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.filters import split_wildcard_prefix
+from transfers.engine.journal import Failure, Journal
 from transfers.engine.listing import ObjectInfo, local_md5
 from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
 from transfers.engine.manifest import Manifest
@@ -70,13 +71,6 @@ class Outcome:
     AWAITING_APPROVAL = "awaiting_approval"
 
 
-@dataclass(frozen=True)
-class Failure:
-    key: str
-    operation: str  # copy | delete | verify
-    error: str
-
-
 @dataclass
 class Result:
     outcome: str
@@ -89,7 +83,8 @@ class Result:
     objects_skipped: int = 0
     objects_failed: int = 0
     objects_deleted: int = 0
-    failures: list[Failure] = field(default_factory=list)
+    # The failures in the order they happened, read back from the run's journal on disk.
+    failures: Iterable[Failure] = ()
     verification: dict | None = None
     command: str = ""
     exit_code: int | None = None
@@ -153,16 +148,21 @@ def run_transfer(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     cleanup_previous: bool = False,
+    on_failure: Callable[[Failure], None] | None = None,
 ) -> Result:
     """Run the transfer described by `spec`, reporting through `on_progress`.
 
     Set `cancel` to stop: s5cmd's process group is stopped, the run's incomplete multipart
     uploads are aborted, and the result is `cancelled`. `cleanup_previous` aborts incomplete
     uploads an earlier, dead attempt of the same job left for the keys this run copies.
+    `on_failure` gets each object's failure as it happens (from any of the run's threads).
+
+    The result's manifest and failures are read from the run's spools on disk: read them
+    before the result is dropped.
     """
     tracker = ProgressTracker(on_progress, interval=spec.runtime.progress_interval)
     tracker.run_ticker()
-    run = _Run(spec, tracker, cancel or threading.Event())
+    run = _Run(spec, tracker, cancel or threading.Event(), Journal(on_failure=on_failure))
     started = time.monotonic()
     try:
         result = run.execute(cleanup_previous=cleanup_previous)
@@ -177,15 +177,19 @@ def run_transfer(
 
 
 class _Run:
-    def __init__(self, spec: TransferSpec, tracker: ProgressTracker, cancel: threading.Event):
+    def __init__(
+        self,
+        spec: TransferSpec,
+        tracker: ProgressTracker,
+        cancel: threading.Event,
+        journal: Journal,
+    ):
         self.spec = spec
         self.tracker = tracker
         self.cancel = cancel
         self.plan: Plan | None = None
-        self.failures: dict[tuple[str, str], str] = {}
-        # Keys whose copy or delete completed (for the manifest); sets, added to from threads.
-        self.copied: set[str] = set()
-        self.deleted: set[str] = set()
+        # Keys whose copy or delete completed, and failures (for the manifest); on disk.
+        self.journal = journal
         self.clients: dict = {}
         self.command = ""
         self.exit_code: int | None = None
@@ -324,7 +328,7 @@ class _Run:
                 key = decision.key
                 by_arguments.pop(f"{self._source_ref(key)} {self._destination_ref(key)}", None)
                 errors.pop(key, None)
-            self.copied.add(key)
+            self.journal.copied(key)
             self.tracker.add(objects=1, bytes=decision.size)
 
         endpoint = destination.endpoint if source.is_local else source.endpoint
@@ -378,7 +382,7 @@ class _Run:
         intact = self._arrived_intact(given, since=started)
         for decision in given:
             if decision.key in intact:
-                self.copied.add(decision.key)
+                self.journal.copied(decision.key)
                 self.tracker.add(objects=1, bytes=decision.size)
         unreported = itertools.chain(
             (d for d in by_destination.values() if d.key not in intact), decisions
@@ -475,7 +479,7 @@ class _Run:
                 cancel=self.cancel,
                 on_bytes=lambda n: self.tracker.add(bytes=n),
             )
-            self.copied.add(key)
+            self.journal.copied(key)
             self.tracker.add(objects=1)
 
         self._each(
@@ -508,7 +512,7 @@ class _Run:
 
         def copy_one(decision: Decision) -> None:
             relay.copy(decision.key)
-            self.copied.add(decision.key)
+            self.journal.copied(decision.key)
             self.tracker.add(objects=1)
 
         try:
@@ -542,14 +546,14 @@ class _Run:
                     if target is None:
                         raise OSError("the path is not safely inside the destination directory")
                     os.unlink(target)
-                    self.deleted.add(key)
+                    self.journal.deleted([key])
                     self.tracker.add(deleted=1)
                 except OSError as exc:
                     self.fail(key, "delete", exc.strerror or str(exc))
             return
 
         def on_deleted(full_keys: list[str]) -> None:
-            self.deleted.update(key[len(destination.prefix) :] for key in full_keys)
+            self.journal.deleted([key[len(destination.prefix) :] for key in full_keys])
             self.tracker.add(deleted=len(full_keys))
 
         failures = delete_objects(
@@ -566,10 +570,12 @@ class _Run:
     def verify(self) -> dict:
         plan = self.plan
         fresh = destination_listing(self.spec, self.clients, plan.scope, self.cancel)
-        failed = {key for key, _ in self.failures}
-        verification = verify_plan(plan.decisions, fresh, failed=failed)
-        for key, problem in verification.mismatches.items():
-            self.fail(key, "verify", problem)
+        verification = verify_plan(
+            plan.decisions,
+            fresh,
+            failed=self.journal.failed_keys,
+            on_mismatch=lambda key, problem: self.fail(key, "verify", problem),
+        )
         return verification.as_dict()
 
     def abort_uploads(self, *, settle: bool = False) -> None:
@@ -619,17 +625,18 @@ class _Run:
         return destination.url(key)
 
     def fail(self, key: str, operation: str, error: str) -> None:
-        if (key, operation) not in self.failures:
-            self.failures[(key, operation)] = error
-            self.tracker.add(failed=1)
+        # Each (key, operation) fails once: a key is copied, deleted or verified by one path.
+        self.journal.failed(key, operation, error)
+        self.tracker.add(failed=1)
 
     def outcome(self) -> str:
         if self.cancel.is_set():
             return Outcome.CANCELLED
         # Per-object evidence decides, never s5cmd's exit status or stray output alone.
-        if not self.failures:
+        failed = self.journal.failures_by_operation
+        if not failed:
             return Outcome.PARTIAL if self.unverified else Outcome.SUCCEEDED
-        if any(operation == "verify" for _key, operation in self.failures):
+        if "verify" in failed:
             # A mismatch is found in what the run copied or left unchanged as up to date:
             # the run did its work, and some of it did not verify.
             return Outcome.PARTIAL
@@ -640,9 +647,8 @@ class _Run:
 
     def result(self, outcome: str, *, error: str = "", verification: dict | None = None) -> Result:
         tracker, plan = self.tracker, self.plan
-        failures = [Failure(k, op, e) for (k, op), e in self.failures.items()]
         if not error and outcome in (Outcome.FAILED, Outcome.PARTIAL):
-            error = self._summary(failures)
+            error = self._summary()
         return Result(
             outcome=outcome,
             error=error,
@@ -652,9 +658,9 @@ class _Run:
             objects_done=tracker.objects_done,
             bytes_done=tracker.bytes_done,
             objects_skipped=tracker.objects_skipped,
-            objects_failed=len(failures),
+            objects_failed=self.journal.failure_count,
             objects_deleted=tracker.objects_deleted,
-            failures=failures,
+            failures=_Recorded(self.journal.failures),
             verification=verification,
             command=self.command,
             exit_code=self.exit_code,
@@ -666,23 +672,18 @@ class _Run:
         plan = self.plan
         if plan is None:
             return None
-        return Manifest(
-            plan=plan,
-            copied=self.copied,
-            deleted=self.deleted,
-            failures=self.failures,
-        )
+        return Manifest(plan=plan, journal=self.journal)
 
-    def _summary(self, failures: list[Failure]) -> str:
+    def _summary(self) -> str:
         parts = []
-        if failures:
-            first = failures[0]
-            counts = {}
-            for failure in failures:
-                counts[failure.operation] = counts.get(failure.operation, 0) + 1
+        journal = self.journal
+        first = journal.first_failure
+        if first is not None:
+            counts = journal.failures_by_operation
             described = ", ".join(f"{n} to {op}" for op, n in counts.items())
             parts.append(
-                f"{len(failures)} object(s) failed ({described}); first: {first.key}: {first.error}"
+                f"{journal.failure_count} object(s) failed ({described}); "
+                f"first: {first.key}: {first.error}"
             )
         parts += list(dict.fromkeys(self.notes))[:10]
         return " ".join(parts)[:4000]
@@ -690,6 +691,16 @@ class _Run:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+
+
+class _Recorded:
+    """Iterable again and again: each pass reads the spool from its start."""
+
+    def __init__(self, read: Callable[[], Iterator[Failure]]):
+        self._read = read
+
+    def __iter__(self) -> Iterator[Failure]:
+        return self._read()
 
 
 def _exists(client, bucket: str, key: str) -> bool:

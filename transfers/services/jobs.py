@@ -14,7 +14,7 @@ from transfers.dispatch import dispatch
 from transfers.errors import JobStateError, ProfileBusy
 from transfers.models import Job, SyncProfile
 from transfers.progress import broadcast_job
-from transfers.specs import snapshot_options
+from transfers.specs import RETRY_OF_KEY, snapshot_options
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 
@@ -177,14 +177,17 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
                 "Only a failed, partial or cancelled job can be retried; "
                 f"job #{job.pk} is {job.state}."
             )
-        keys = sorted(set(job.failures.values_list("key", flat=True))) if failed_only else []
+        # The keys stay in the job's failures, however many: the retry names the job, and its
+        # worker reads them from there (transfers.specs.failed_keys).
+        failed = job.failures.count() if failed_only else 0
         profile = job.profile
-        if keys:
-            options = {**job.options, "only_keys": keys}
+        kept = {k: v for k, v in job.options.items() if k not in ("only_keys", RETRY_OF_KEY)}
+        if failed:
+            options = {**kept, RETRY_OF_KEY: job.pk}
         elif profile is not None:
             options = snapshot_options(profile)
         else:
-            options = {k: v for k, v in job.options.items() if k != "only_keys"}
+            options = kept
         retry = _create(
             team_id=job.team_id,
             profile=profile,
@@ -201,8 +204,8 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
             team=job.team,
             details={
                 "retry_of": job.pk,
-                "scope": "failed" if keys else "all",
-                "objects": len(keys) or None,
+                "scope": "failed" if failed else "all",
+                "objects": failed or None,
             },
             request=request,
         )
