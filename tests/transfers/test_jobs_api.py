@@ -413,3 +413,29 @@ def test_the_browser_session_cancels_with_a_csrf_token(operator, profile):
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
     assert AuditEvent.objects.get(action="job.cancelled").details.get("api_token") is None
 
+
+@pytest.mark.django_db
+def test_failures_are_paged_oldest_first_with_a_cursor(
+    api_as, viewer, profile, django_assert_max_num_queries
+):
+    job = make_job(profile, "partial")
+    JobFailure.objects.bulk_create(
+        JobFailure(job=job, key=f"k{n:03d}", operation="copy", error="denied") for n in range(120)
+    )
+    api = api_as(viewer)
+    keys, cursor, pages = [], None, 0
+    while True:
+        with django_assert_max_num_queries(8):
+            body = api.get(
+                f"/jobs/{job.pk}/failures", limit=50, **({"cursor": cursor} if cursor else {})
+            ).json()
+        keys += [item["key"] for item in body["items"]]
+        pages += 1
+        assert body["count"] == 120
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert keys == [f"k{n:03d}" for n in range(120)] and pages == 3
+    refused = api.get(f"/jobs/{job.pk}/failures", cursor="bm90LWEtY3Vyc29y")
+    assert refused.status_code == 422
+    assert "not one the API gave out" in refused.content.decode()
