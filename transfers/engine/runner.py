@@ -7,7 +7,6 @@ whose outcome and error say what happened. It raises only for bugs.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import os
 import threading
@@ -17,18 +16,17 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from transfers.engine.copy_objects import batchable, copy_by_relay, copy_server_side
+from transfers.engine.copy_s5cmd import copy_with_s5cmd
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.filters import split_wildcard_prefix
 from transfers.engine.journal import Failure, Journal
-from transfers.engine.listing import ObjectInfo, local_md5
-from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
+from transfers.engine.locations import LocalLocation, describe_error
 from transfers.engine.manifest import Manifest
-from transfers.engine.parallel import for_each
 from transfers.engine.planning import (
     COPY,
     DELETE,
     REJECT,
-    Decision,
     Plan,
     PlanSummary,
     Route,
@@ -37,15 +35,13 @@ from transfers.engine.planning import (
     route_for,
 )
 from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
-from transfers.engine.relay import BufferBudget, Relay
+from transfers.engine.relay import BufferBudget
 from transfers.engine.s3ops import (
     abort_incomplete_uploads,
     delete_objects,
     list_incomplete_uploads,
-    server_side_copy,
 )
-from transfers.engine.s5cmd import S5cmdBatch, arguments_of, command_line, find_s5cmd
-from transfers.engine.spec import MiB, TransferSpec
+from transfers.engine.spec import TransferSpec
 from transfers.engine.validation import (
     safe_local_target,
     validate_bucket,
@@ -260,22 +256,24 @@ class _Run:
     def copy(self) -> None:
         route = self.plan.route
         if route is Route.RELAY:
-            self.copy_by_relay()
+            copy_by_relay(self)
         elif route is Route.SERVER_SIDE:
             # Two readers of the plan's copies, each taking its own share as it goes.
             def awkward():
-                return (d for d in self.plan.decisions(COPY) if not self._batchable(d))
+                return (d for d in self.plan.decisions(COPY) if not batchable(self, d))
 
             helper = threading.Thread(
-                target=self._guarded, args=(self.copy_server_side, awkward), name="server-copy"
+                target=self._guarded,
+                args=(lambda decisions: copy_server_side(self, decisions), awkward),
+                name="server-copy",
             )
             helper.start()
             try:
-                self.copy_with_s5cmd(d for d in self.plan.decisions(COPY) if self._batchable(d))
+                copy_with_s5cmd(self, (d for d in self.plan.decisions(COPY) if batchable(self, d)))
             finally:
                 helper.join()
         else:
-            self.copy_with_s5cmd(self.plan.decisions(COPY))
+            copy_with_s5cmd(self, self.plan.decisions(COPY))
 
     def _guarded(self, work, decisions) -> None:
         try:
@@ -283,256 +281,6 @@ class _Run:
         except Exception as exc:
             for decision in decisions():
                 self.fail(decision.key, "copy", str(exc))
-
-    def _batchable(self, decision: Decision) -> bool:
-        """Whether s5cmd can server-side copy this key. Not: objects over the CopyObject limit
-        (#29), 'folder' keys ending in '/', keys with spaces (s5cmd form-encodes them in the
-        copy source, which some services read back as '+'), line breaks, or '.'/'..'/''
-        segments (URL cleaning). Those go through CopyObject/UploadPartCopy here."""
-        key = decision.key
-        if decision.size > self.spec.runtime.multipart_copy_threshold:
-            return False
-        if key.endswith("/") or any(c in key for c in " \n\r"):
-            return False
-        return not any(s in ("", ".", "..") for s in key.split("/"))
-
-    def copy_with_s5cmd(self, decisions: Iterable[Decision]) -> None:
-        decisions = iter(decisions)
-        first = next(decisions, None)
-        if first is None:
-            return
-        decisions = itertools.chain([first], decisions)
-        spec, plan = self.spec, self.plan
-        source, destination = spec.source, spec.destination
-        options = spec.options
-        flags = ["--raw"]
-        if plan.route in (Route.UPLOAD, Route.DOWNLOAD):
-            flags += [f"--concurrency={options.concurrency}", f"--part-size={options.part_size_mb}"]
-        if options.storage_class and not destination.is_local:
-            flags.append(f"--storage-class={options.storage_class}")
-
-        # The lines s5cmd was given and has not reported on, by destination and by arguments
-        # (to read its answers). Lines are made as s5cmd reads them (a full pipe holds the
-        # feeder back), so these stay as small as s5cmd's backlog, not the plan's size.
-        by_destination: dict[str, Decision] = {}
-        by_arguments: dict[str, str] = {}
-        errors: dict[str, str] = {}
-        lock = threading.Lock()
-        stopped = threading.Event()
-
-        def on_success(message: dict) -> None:
-            with lock:
-                decision = by_destination.pop(message.get("destination", ""), None)
-                if decision is None:
-                    return
-                key = decision.key
-                by_arguments.pop(f"{self._source_ref(key)} {self._destination_ref(key)}", None)
-                errors.pop(key, None)
-            self.journal.copied(key)
-            self.tracker.add(objects=1, bytes=decision.size)
-
-        endpoint = destination.endpoint if source.is_local else source.endpoint
-        # The bucket errors are about; a server-side copy touches two, so name none there.
-        bucket = {Route.UPLOAD: destination, Route.DOWNLOAD: source}.get(plan.route)
-        bucket = bucket.bucket if bucket is not None else ""
-
-        def on_error(message: dict) -> bool:
-            key = by_arguments.get(arguments_of(str(message.get("command", ""))) or "")
-            if key is None:
-                return False
-            error = describe_s5cmd_error(str(message.get("error", "failed")), endpoint, bucket)
-            with lock:
-                errors[key] = error
-            return True
-
-        def lines() -> Iterator[str]:
-            while True:
-                with lock:  # the feeder's thread and, once s5cmd is gone, this one
-                    decision = None if stopped.is_set() else next(decisions, None)
-                    if decision is None:
-                        return
-                    src, dst = self._source_ref(decision.key), self._destination_ref(decision.key)
-                    by_destination[dst] = decision
-                    by_arguments[f"{src} {dst}"] = decision.key
-                yield command_line("cp", src, dst, flags=flags)
-
-        batch = S5cmdBatch(
-            find_s5cmd(spec.runtime.s5cmd_path),
-            endpoint,
-            workers=options.workers,
-            kill_grace=spec.runtime.kill_grace_seconds,
-        )
-        if destination.is_local:
-            os.makedirs(destination.path, exist_ok=True)
-        started = time.time()
-        outcome = batch.run(lines(), on_success=on_success, on_error=on_error, cancel=self.cancel)
-        with lock:
-            stopped.set()
-        self.command, self.exit_code = outcome.command, outcome.exit_code
-        general = [describe_s5cmd_error(line, endpoint, bucket) for line in outcome.general_errors]
-        general += [f"s5cmd: {line}" for line in outcome.noise]
-        self.notes += general
-        if outcome.cancelled:
-            return
-        unexplained = "; ".join(general)[:500]
-        # s5cmd can die (killed, out of memory) between an object landing and its success
-        # line: look at the destination before calling an unreported object failed. Lines it
-        # was never given (it stopped early) cannot have landed.
-        given = [d for d in by_destination.values() if d.key not in errors]
-        intact = self._arrived_intact(given, since=started)
-        for decision in given:
-            if decision.key in intact:
-                self.journal.copied(decision.key)
-                self.tracker.add(objects=1, bytes=decision.size)
-        unreported = itertools.chain(
-            (d for d in by_destination.values() if d.key not in intact), decisions
-        )
-        for key in (decision.key for decision in unreported):
-            error = errors.get(key) or (
-                f"s5cmd reported no result for this object (exit status {outcome.exit_code}"
-                + (f": {unexplained}" if unexplained else "")
-                + ")"
-            )
-            self.fail(key, "copy", error)
-
-    def _arrived_intact(self, decisions: list[Decision], *, since: float) -> set[str]:
-        """The keys whose object is at the destination as verification would accept it: the
-        source's size, and its MD5 where both sides have one; where they don't, written since
-        the copy began (so not the object the plan found there)."""
-        if not decisions:
-            return set()
-        destination = self.spec.destination
-        found: dict[str, ObjectInfo] = {}
-        lock = threading.Lock()
-
-        def look(decision: Decision) -> None:
-            key = decision.key
-            if destination.is_local:
-                target = safe_local_target(destination.path, key)
-                try:
-                    stat = os.stat(target) if target else None
-                except FileNotFoundError:
-                    stat = None
-                info = stat and ObjectInfo(size=stat.st_size, mtime=stat.st_mtime)
-                if info and decision.md5 and info.size == decision.size:
-                    info.etag = local_md5(target)
-            else:
-                try:
-                    head = self.clients["destination"].head_object(
-                        Bucket=destination.bucket, Key=destination.prefix + key
-                    )
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-                        return
-                    raise
-                info = ObjectInfo(
-                    size=head["ContentLength"],
-                    etag=head.get("ETag", "").strip('"'),
-                    mtime=head["LastModified"].timestamp(),
-                )
-            if info:
-                with lock:
-                    found[key] = info
-
-        unknown = for_each(
-            decisions,
-            look,
-            threads=8,
-            cancel=self.cancel,
-            describe=lambda exc: str(exc),
-            name="reconcile",
-        )
-        if unknown:
-            logger.info("could not look up %d unreported objects at the destination", len(unknown))
-        # S3 keeps whole seconds; a second more allows for the server's clock.
-        written_since = int(since) - 1
-        intact = set()
-        for decision in decisions:
-            info = found.get(decision.key)
-            if info is None or info.size != decision.size:
-                continue
-            if decision.md5 and info.md5:
-                if decision.md5 == info.md5:
-                    intact.add(decision.key)
-            elif info.mtime >= written_since:
-                intact.add(decision.key)
-        return intact
-
-    def copy_server_side(self, decisions: Iterable[Decision]) -> None:
-        spec, plan = self.spec, self.plan
-        client = self.clients["source"]
-        options = spec.options
-
-        def copy_one(decision: Decision) -> None:
-            key = decision.key
-            server_side_copy(
-                client,
-                source_bucket=spec.source.bucket,
-                source_key=plan.source_base + key,
-                destination_bucket=spec.destination.bucket,
-                destination_key=spec.destination.prefix + key,
-                size=decision.size,
-                part_size=options.part_size_mb * MiB,
-                concurrency=options.concurrency,
-                storage_class=options.storage_class,
-                threshold=spec.runtime.multipart_copy_threshold,
-                cancel=self.cancel,
-                on_bytes=lambda n: self.tracker.add(bytes=n),
-            )
-            self.journal.copied(key)
-            self.tracker.add(objects=1)
-
-        self._each(
-            decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
-        )
-
-    def copy_by_relay(self) -> None:
-        spec, plan = self.spec, self.plan
-        options, runtime = spec.options, spec.runtime
-        objects = max(1, min(options.workers, runtime.relay_max_objects))
-        relay = Relay(
-            spec.source,
-            spec.destination,
-            self.clients["source"],
-            self.clients["destination"],
-            source_base=plan.source_base,
-            part_size=options.part_size_mb * MiB,
-            concurrency=options.concurrency,
-            storage_class=options.storage_class,
-            budget=BufferBudget(runtime.relay_buffer_bytes),
-            part_threads=max(2, min(32, objects * options.concurrency)),
-            cancel=self.cancel,
-            on_bytes=lambda n: self.tracker.add(bytes=n),
-        )
-        self.command = (
-            f"relay {spec.source.display} -> {spec.destination.display} "
-            f"({objects} objects at a time, {runtime.relay_buffer_bytes // MiB} MiB of buffers)"
-        )
-        self.budget = relay.budget
-
-        def copy_one(decision: Decision) -> None:
-            relay.copy(decision.key)
-            self.journal.copied(decision.key)
-            self.tracker.add(objects=1)
-
-        try:
-            self._each(plan.decisions(COPY), copy_one, threads=objects, endpoint=None)
-        finally:
-            relay.close()
-
-    def _each(self, decisions, work, *, threads: int, endpoint) -> None:
-        def describe(exc: BaseException) -> str:
-            if isinstance(exc, (BotoCoreError, ClientError)):
-                return describe_error(exc, endpoint)
-            return str(exc) or exc.__class__.__name__
-
-        failures = for_each(
-            decisions, work, threads=max(1, threads), cancel=self.cancel, describe=describe
-        )
-        if self.cancel.is_set():
-            return  # what broke off is the cancel's doing, not the objects'
-        for decision, error in failures.items():
-            self.fail(decision.key, "copy", error)
 
     def delete(self) -> None:
         spec, plan = self.spec, self.plan
@@ -611,18 +359,6 @@ class _Run:
             logger.info("aborted %d incomplete multipart uploads", aborted)
 
     # --- bookkeeping --------------------------------------------------------------------------
-
-    def _source_ref(self, key: str) -> str:
-        source = self.spec.source
-        if source.is_local:
-            return os.path.join(source.path, *key.split("/"))
-        return f"s3://{source.bucket}/{self.plan.source_base}{key}"
-
-    def _destination_ref(self, key: str) -> str:
-        destination = self.spec.destination
-        if destination.is_local:
-            return safe_local_target(destination.path, key) or ""
-        return destination.url(key)
 
     def fail(self, key: str, operation: str, error: str) -> None:
         # Each (key, operation) fails once: a key is copied, deleted or verified by one path.
