@@ -167,6 +167,7 @@ class FailureRecorder(threading.Thread):
         log_context.job_id.set(str(self.job_id))
         pending: list[Failure] = []
         due = time.monotonic() + self.interval
+        failing = False  # the last insert failed: wait for the next round, however many wait
         try:
             while True:
                 try:
@@ -176,8 +177,10 @@ class FailureRecorder(threading.Thread):
                 stop = item is self._STOP
                 if isinstance(item, Failure):
                     pending.append(item)
-                if pending and (stop or len(pending) >= self.batch or time.monotonic() >= due):
+                full = len(pending) >= self.batch and not failing
+                if pending and (stop or full or time.monotonic() >= due):
                     pending = self._store(pending, final=stop)
+                    failing = bool(pending)
                 if time.monotonic() >= due:
                     due = time.monotonic() + self.interval
                 if stop:

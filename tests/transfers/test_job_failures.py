@@ -15,6 +15,8 @@ from tests.transfers.support import (
     write_files,
 )
 from transfers import services
+from transfers.engine import Failure
+from transfers.execution import FailureRecorder
 from transfers.models import Endpoint, Job
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -263,3 +265,18 @@ def test_failures_are_stored_while_the_job_is_still_running(
     assert job.state == Job.State.PARTIAL, job.error
     assert list(job.failures.values_list("key", "operation")) == [(too_long, "copy")]
     assert job.objects_failed == 1 and job.objects_done == 2
+
+
+@pytest.mark.parametrize("count", [0, 7, 25])
+def test_the_recorder_stores_failures_in_batches_and_the_rest_when_closed(count, team):
+    job = Job.objects.create(team=team, profile_name="recorded", state=Job.State.RUNNING)
+    recorder = FailureRecorder(job.pk, batch=3)
+    recorder.start()
+    for n in range(count):
+        recorder(Failure(f"k{n:02d}", "copy", "denied"))
+    if count >= 3:  # a full batch does not wait for the second to pass
+        wait_until(lambda: job.failures.count() >= 3, "a first batch")
+    recorder.close()
+
+    assert list(job.failures.values_list("key", flat=True)) == [f"k{n:02d}" for n in range(count)]
+    assert recorder.stored == count
