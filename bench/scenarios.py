@@ -378,6 +378,7 @@ JOB_TABLES = (
     "transfers_jobsample",
     "transfers_jobfailure",
     "transfers_jobmanifest",
+    "transfers_jobmanifestchunk",
 )
 
 

@@ -45,10 +45,11 @@ def _encode(pk: int) -> str:
     return base64.urlsafe_b64encode(f"id<{pk}".encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> int:
+def _decode(cursor: str, direction: str = "<") -> int:
+    """The id of an `id<pk` cursor (or `id>pk`, with that `direction`)."""
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        marker, _, pk = text.partition("<")
+        marker, _, pk = text.partition(direction)
         if marker != "id" or not pk.isdigit() or len(pk) > 19:
             raise ValueError(text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
@@ -120,6 +121,33 @@ class KeysetPagination(PaginationBase):
             "items": items,
             "count": count,
             "next_cursor": _encode(items[-1].pk) if more and items else None,
+        }
+
+
+def _encode_after(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"id>{pk}".encode()).decode().rstrip("=")
+
+
+class OldestFirstKeysetPagination(KeysetPagination):
+    """Oldest first (by id), for lists read in the order their rows were written (a job's
+    failures: up to millions, appended while the job runs). Each page is an index range after
+    the cursor; `count` is counted only when the whole list is not on the first page."""
+
+    def paginate_queryset(
+        self, queryset: QuerySet, pagination: KeysetPagination.Input, request: HttpRequest, **params
+    ) -> dict[str, Any]:
+        ordered = queryset.order_by("pk")
+        if pagination.cursor:
+            ordered = ordered.filter(pk__gt=_decode(pagination.cursor, ">"))
+        start, limit = pagination.offset, pagination.limit
+        rows = list(ordered[start : start + limit + 1])
+        items = rows[:limit]
+        more = len(rows) > limit
+        first_and_only = not more and not pagination.cursor and not start
+        return {
+            "items": items,
+            "count": len(items) if first_and_only else queryset.count(),
+            "next_cursor": _encode_after(items[-1].pk) if more and items else None,
         }
 
 

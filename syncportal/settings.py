@@ -422,6 +422,10 @@ TRANSFER_MULTIPART_COPY_THRESHOLD_MB = env.int(
 # size are kept before "Count" lists the prefix again.
 BROWSE_PAGE_SIZE = env.int("BROWSE_PAGE_SIZE", 200, min=1, max=1000)
 BROWSE_USAGE_CACHE_SECONDS = env.int("BROWSE_USAGE_CACHE_SECONDS", 900, min=10)
+# A job's manifest is stored in chunks of this many lines (gzip'd JSON Lines), written as it
+# is made; its failures are stored in batches of up to this many rows, at least once a second.
+TRANSFER_MANIFEST_CHUNK_LINES = env.int("TRANSFER_MANIFEST_CHUNK_LINES", 10000, min=1)
+TRANSFER_FAILURE_BATCH = env.int("TRANSFER_FAILURE_BATCH", 500, min=1, max=10000)
 # Seconds between freshness checks (beat): profiles that missed their freshness target are
 # flagged and notified once per breach.
 FRESHNESS_CHECK_INTERVAL = env.int("FRESHNESS_CHECK_INTERVAL", 60, min=10)

@@ -31,7 +31,7 @@ from accounts.services import create_api_token
 from tests.support import clear_app_cache, enrol_totp
 from transfers import services
 from transfers.engine import ManifestEntry
-from transfers.manifests import Built
+from transfers.manifests import ManifestWriter
 from transfers.models import Delivery, Endpoint, Job, JobFailure, JobSample, SyncProfile
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,9 @@ def world(team, owner, s3):
     )
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=9)
     JobFailure.objects.create(job=finished, key="a.csv", operation="copy", error="denied")
-    Built([ManifestEntry("a.csv", "failed", 9, "", "copy", "denied")]).save(finished)
+    ManifestWriter(finished).write(
+        [ManifestEntry("a.csv", "failed", 9, "", "copy", "denied")]
+    ).save(finished)
     hook = services.add_notification(
         profile,
         actor=owner,

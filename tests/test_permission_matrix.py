@@ -36,7 +36,7 @@ from accounts.services import create_api_token
 from syncportal.fields import Secret
 from tests.support import clear_app_cache, enrol_totp
 from transfers.engine import ManifestEntry
-from transfers.manifests import Built
+from transfers.manifests import ManifestWriter
 from transfers.models import (
     Delivery,
     Endpoint,
@@ -386,7 +386,7 @@ def world(team, other_team, owner, operator, viewer, outsider):
     finished = Job.objects.create(team=team, profile_name="matrix", state="succeeded")
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=1)
     JobFailure.objects.create(job=finished, key="a", operation="verify", error="size differs")
-    Built([ManifestEntry("a", "copied", 1, "")]).save(finished)
+    ManifestWriter(finished).write([ManifestEntry("a", "copied", 1, "")]).save(finished)
     hook = Notification.objects.create(
         profile=profile,
         channel="webhook",

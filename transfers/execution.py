@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -31,9 +32,17 @@ from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
 from transfers import dispatch, notifications, prediction
 from transfers.counters import Counters
-from transfers.engine import EngineError, Outcome, Result, run_transfer, sweep_uploads
+from transfers.engine import (
+    EngineError,
+    Failure,
+    KeySet,
+    Outcome,
+    Result,
+    run_transfer,
+    sweep_uploads,
+)
 from transfers.errors import Unavailable
-from transfers.manifests import Built
+from transfers.manifests import ManifestWriter
 from transfers.models import Job, JobFailure, JobSample
 from transfers.progress import ProgressPublisher, broadcast_job
 from transfers.specs import spec_for_job
@@ -129,6 +138,85 @@ class LeaseKeeper(threading.Thread):
         self.join()
 
 
+class FailureRecorder(threading.Thread):
+    """Stores the engine's failures while the run goes on: in batches of up to
+    TRANSFER_FAILURE_BATCH rows, at least once a second, so they are there even if the worker
+    dies mid-job. The engine's threads hand failures over through a bounded queue: if the
+    database falls behind, they wait rather than pile failures up in memory."""
+
+    _STOP = object()
+
+    def __init__(self, job_id: int, *, batch: int | None = None, interval: float = 1.0):
+        super().__init__(name=f"failures-{job_id}", daemon=True)
+        self.job_id = job_id
+        self.batch = batch or settings.TRANSFER_FAILURE_BATCH
+        self.interval = interval
+        self.queue: queue.Queue = queue.Queue(maxsize=4 * self.batch)
+        self.stored = 0
+
+    def __call__(self, failure: Failure) -> None:
+        self.queue.put(failure)
+
+    def run(self) -> None:
+        log_context.job_id.set(str(self.job_id))
+        pending: list[Failure] = []
+        due = time.monotonic() + self.interval
+        failing = False  # the last insert failed: wait for the next round, however many wait
+        try:
+            while True:
+                try:
+                    item = self.queue.get(timeout=max(0.0, due - time.monotonic()))
+                except queue.Empty:
+                    item = None
+                stop = item is self._STOP
+                if isinstance(item, Failure):
+                    pending.append(item)
+                full = len(pending) >= self.batch and not failing
+                if pending and (stop or full or time.monotonic() >= due):
+                    pending = self._store(pending, final=stop)
+                    failing = bool(pending)
+                if time.monotonic() >= due:
+                    due = time.monotonic() + self.interval
+                if stop:
+                    return
+        finally:
+            connection.close()
+
+    def _store(self, pending: list[Failure], *, final: bool) -> list[Failure]:
+        """Insert the batch; what could not be stored is kept for the next round (at most
+        one batch more than the queue holds), or given up at the end."""
+        for attempt in range(3 if final else 1):
+            try:
+                JobFailure.objects.bulk_create(
+                    [
+                        JobFailure(
+                            job_id=self.job_id,
+                            key=f.key[:1024],
+                            operation=f.operation,
+                            error=f.error,
+                        )
+                        for f in pending
+                    ],
+                    batch_size=self.batch,
+                )
+            except Exception:
+                logger.exception("job %s: storing %d failures failed", self.job_id, len(pending))
+                connection.close()  # reconnect on the next round
+                if final and attempt < 2:
+                    time.sleep(1)
+                continue
+            self.stored += len(pending)
+            return []
+        if final or len(pending) >= 2 * self.batch:
+            logger.error("job %s: %d failures were not stored", self.job_id, len(pending))
+            return []
+        return pending
+
+    def close(self) -> None:
+        self.queue.put(self._STOP)
+        self.join()
+
+
 def run_job(job_id: int) -> str:
     """The body of the `transfers.run_job` task; returns what happened, for the task result.
 
@@ -154,13 +242,18 @@ def _run_job(job_id: int) -> str:
     )
     if rates is not None:
         Job.objects.filter(pk=job.pk).update(prediction_basis=rates.describe())
+    # What an earlier attempt stored of its failures: this run finds its own.
+    JobFailure.objects.filter(job_id=job.pk).delete()
     cancel = threading.Event()
     keeper = LeaseKeeper(job.pk, owner, cancel)
     publisher = ProgressPublisher(
         job.pk, job.team_id, owner, forecast=partial(prediction.predict, rates)
     )
+    recorder = FailureRecorder(job.pk)
     keeper.start()
     publisher.start()
+    recorder.start()
+    spec = None
     try:
         try:
             spec = spec_for_job(job)
@@ -173,14 +266,21 @@ def _run_job(job_id: int) -> str:
         else:
             # In this thread: s5cmd is tied (PR_SET_PDEATHSIG) to the thread that starts it.
             result = run_transfer(
-                spec, on_progress=publisher, cancel=cancel, cleanup_previous=job.attempts > 1
+                spec,
+                on_progress=publisher,
+                cancel=cancel,
+                cleanup_previous=job.attempts > 1,
+                on_failure=recorder,
             )
     except Exception as exc:
         logger.exception("job %s crashed", job_id)
         result = Result(outcome=Outcome.FAILED, error=f"Internal error: {exc.__class__.__name__}")
     finally:
+        recorder.close()
         keeper.stop()
         publisher.close()
+        if spec is not None and isinstance(spec.options.only_keys, KeySet):
+            spec.options.only_keys.close()
     if keeper.lost:
         return "lease lost"
     state = finish(job, owner, result, rates=rates)
@@ -215,8 +315,8 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
             fields["predicted_seconds"] = Coalesce(
                 "predicted_seconds", Value(predicted, output_field=FloatField())
             )
-    # Compressed and hashed before the transaction, which should stay short.
-    manifest = None if waiting else Built(result.manifest or ())
+    # Written, compressed and hashed before the transaction, which should stay short.
+    manifest = None if waiting else ManifestWriter(job).write(result.manifest or ())
     with transaction.atomic():
         # Locked, so a cancel either comes first (and is honoured here) or sees the outcome.
         row = (
@@ -226,6 +326,7 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
             .first()
         )
         if row is None:
+            transaction.on_commit(manifest.discard if manifest is not None else lambda: None)
             return "lease lost"
         if row["cancel_requested_at"] is not None and state != Job.State.CANCELLED:
             # The cancel was answered with a 200 after the engine's last object but before
@@ -235,19 +336,14 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
                 finished_at=now,
                 error=_cancelled_while_finishing(result),
             )
-            manifest = manifest or Built(result.manifest or ())
+            manifest = manifest or ManifestWriter(job).write(result.manifest or ())
             state, waiting = Job.State.CANCELLED, False
         Job.objects.filter(pk=job.pk, lease_owner=owner).update(**fields)
         job.refresh_from_db()
-        JobFailure.objects.filter(job=job).delete()
-        if not waiting:
-            JobFailure.objects.bulk_create(
-                [
-                    JobFailure(job=job, key=f.key, operation=f.operation, error=f.error)
-                    for f in result.failures
-                ],
-                batch_size=1000,
-            )
+        # The failures are stored as they happen (FailureRecorder); a job that waits for
+        # approval runs again once approved and keeps none of this run's.
+        if waiting:
+            JobFailure.objects.filter(job=job).delete()
         JobSample.objects.create(
             job=job, t=now, objects_done=result.objects_done, bytes_done=result.bytes_done
         )
@@ -304,7 +400,7 @@ def sweep_abandoned_uploads(job_id: int) -> int:
         logger.info("job %s: a later run is in progress; no late sweep", job_id)
         return 0
     try:
-        aborted = sweep_uploads(spec_for_job(job))
+        aborted = sweep_uploads(spec_for_job(job, retry_keys=False))
     except (Unavailable, EngineError, DecryptionError) as exc:
         logger.warning("job %s: late sweep of incomplete uploads failed: %s", job_id, exc)
         return 0

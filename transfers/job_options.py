@@ -41,7 +41,11 @@ class JobOptions:
     verify_after: bool
     delete_threshold: int
     # A retry of the objects a run failed on: only these keys. None: everything in scope.
+    # Retries queued before `retry_failures_of` carry the keys here.
     only_keys: tuple[str, ...] | None = None
+    # A retry of the objects job #N failed on: the worker reads their keys (any number) from
+    # that job's failures.
+    retry_failures_of: int | None = None
     # A continuation of a cancelled run: plan against the destination (copy mode too) and skip
     # what already arrived intact.
     skip_intact: bool = False
@@ -68,6 +72,7 @@ class JobOptions:
             delete_threshold=data["delete_threshold"],
             only_keys=tuple(only_keys) if only_keys is not None else None,
             skip_intact=bool(data.get("skip_intact", False)),
+            retry_failures_of=data.get("retry_failures_of"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +84,8 @@ class JobOptions:
             data["only_keys"] = list(self.only_keys)
         if not self.skip_intact:
             del data["skip_intact"]
+        if self.retry_failures_of is None:
+            del data["retry_failures_of"]
         return data
 
     def endpoints(self) -> tuple[int | None, int | None]:
@@ -87,4 +94,10 @@ class JobOptions:
 
     def only(self, keys: list[str] | None) -> JobOptions:
         """The same options for these keys only (None: everything in scope)."""
-        return dataclasses.replace(self, only_keys=tuple(keys) if keys is not None else None)
+        return dataclasses.replace(
+            self, only_keys=tuple(keys) if keys is not None else None, retry_failures_of=None
+        )
+
+    def retrying(self, job_id: int) -> JobOptions:
+        """The same options for the objects job `job_id` failed on, read from its failures."""
+        return dataclasses.replace(self, only_keys=None, retry_failures_of=job_id)

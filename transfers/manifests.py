@@ -1,9 +1,17 @@
-"""Per-job manifests: stored gzip'd, hashed for the audit trail, streamed back as JSON Lines.
+"""Per-job manifests: stored in gzip'd chunks as they are made, hashed for the audit trail,
+streamed back chunk by chunk as JSON Lines.
 
 One line per object: `{"key", "action", "size", "etag"}`, plus `"operation"` and `"error"`
 for failures; actions are `copied`, `skipped`, `deleted` and `failed` (see
 `transfers.engine.manifest`). The SHA-256 is of the uncompressed lines, exactly the bytes a
 download returns, so `sha256sum` of a download can be compared with the job's audit event.
+
+A writer reads the engine's entries as a stream and stores every TRANSFER_MANIFEST_CHUNK_LINES
+of them as a `JobManifestChunk` row, tagged with its own `run`, hashing as it goes; the
+`JobManifest` row written with the job's outcome names that run. Chunks of a run that never
+got its `JobManifest` (a worker that lost its job meanwhile) are deleted with the next
+manifest of the job. Manifests stored before chunks (the whole gzip in `JobManifest.content`,
+no run) are read as they are.
 """
 
 from __future__ import annotations
@@ -12,48 +20,74 @@ import gzip
 import hashlib
 import io
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from transfers.engine import ManifestEntry
-from transfers.models import Job, JobManifest
+from transfers.models import Job, JobManifest, JobManifestChunk
 
 CHUNK = 64 * 1024
 CONTENT_TYPE = "application/x-ndjson"
 ACTIONS = ("copied", "skipped", "deleted", "failed")
+# Chunks fetched per query while downloading: a few at a time, never the whole manifest.
+CHUNKS_PER_QUERY = 4
 
 
-class Built:
-    """A manifest ready to store: compressed content, digest and counts."""
+class ManifestWriter:
+    """Writes a job's manifest in chunks as its entries come; `save()` then makes it the
+    job's manifest (in the transaction that stores the outcome), `discard()` drops it."""
 
-    def __init__(self, entries: Iterable[ManifestEntry]):
-        buffer = io.BytesIO()
-        digest = hashlib.sha256()
-        counts: Counter[str] = Counter()
-        bytes_copied = 0
+    def __init__(self, job: Job, *, chunk_lines: int | None = None):
+        self.job_id = job.pk
+        self.chunk_lines = chunk_lines or settings.TRANSFER_MANIFEST_CHUNK_LINES
+        self.run = uuid.uuid4().hex
+        self.chunks = 0
+        self.counts: Counter[str] = Counter()
+        self.bytes_copied = 0
+        self._digest = hashlib.sha256()
+
+    def write(self, entries: Iterable[ManifestEntry]) -> ManifestWriter:
         pending: list[bytes] = []
-        pending_size = 0
+        first_key = last_key = ""
+        for entry in entries:
+            line = json.dumps(entry.as_dict(), separators=(",", ":"), ensure_ascii=False)
+            data = line.encode() + b"\n"
+            self._digest.update(data)
+            self.counts[entry.action] += 1
+            if entry.action == "copied":
+                self.bytes_copied += entry.size or 0
+            if not pending:
+                first_key = entry.key
+            pending.append(data)
+            last_key = entry.key
+            if len(pending) >= self.chunk_lines:
+                self._store(pending, first_key, last_key)
+                pending = []
+        if pending:
+            self._store(pending, first_key, last_key)
+        return self
+
+    def _store(self, lines: list[bytes], first_key: str, last_key: str) -> None:
         # mtime=0: the same lines always compress to the same bytes.
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0, compresslevel=6) as archive:
-            for entry in entries:
-                line = json.dumps(entry.as_dict(), separators=(",", ":"), ensure_ascii=False)
-                data = line.encode() + b"\n"
-                digest.update(data)
-                pending.append(data)
-                pending_size += len(data)
-                counts[entry.action] += 1
-                if entry.action == "copied":
-                    bytes_copied += entry.size or 0
-                if pending_size >= CHUNK:
-                    archive.write(b"".join(pending))
-                    pending, pending_size = [], 0
-            archive.write(b"".join(pending))
-        self.content = buffer.getvalue()
-        self.sha256 = digest.hexdigest()
-        self.counts = counts
-        self.bytes_copied = bytes_copied
+        content = gzip.compress(b"".join(lines), compresslevel=6, mtime=0)
+        JobManifestChunk.objects.create(
+            job_id=self.job_id,
+            run=self.run,
+            seq=self.chunks,
+            lines=len(lines),
+            first_key=first_key[:1024],
+            last_key=last_key[:1024],
+            content=content,
+        )
+        self.chunks += 1
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
     def summary(self) -> dict:
         """What the completion event records of the manifest."""
@@ -68,16 +102,35 @@ class Built:
         summary = self.summary()
         fields = {f"objects_{action}": summary.pop(action) for action in ACTIONS}
         manifest, _ = JobManifest.objects.update_or_create(
-            job=job, defaults={**summary, **fields, "content": self.content}
+            job=job,
+            defaults={**summary, **fields, "content": b"", "run": self.run, "chunks": self.chunks},
         )
+        JobManifestChunk.objects.filter(job_id=self.job_id).exclude(run=self.run).delete()
         return manifest
+
+    def discard(self) -> None:
+        JobManifestChunk.objects.filter(job_id=self.job_id, run=self.run).delete()
 
 
 def lines(manifest: JobManifest) -> Iterator[bytes]:
-    """The uncompressed JSON Lines, in chunks."""
-    with gzip.GzipFile(fileobj=io.BytesIO(bytes(manifest.content)), mode="rb") as archive:
-        while chunk := archive.read(CHUNK):
-            yield chunk
+    """The uncompressed JSON Lines, chunk by chunk."""
+    if not manifest.run:
+        with gzip.GzipFile(fileobj=io.BytesIO(bytes(manifest.content)), mode="rb") as archive:
+            while chunk := archive.read(CHUNK):
+                yield chunk
+        return
+    chunks = JobManifestChunk.objects.filter(job_id=manifest.job_id, run=manifest.run)
+    seq = -1
+    while True:
+        page = list(
+            chunks.filter(seq__gt=seq)
+            .order_by("seq")
+            .values_list("seq", "content")[:CHUNKS_PER_QUERY]
+        )
+        for seq, content in page:  # noqa: B007 - the last seq read is where the next page starts
+            yield gzip.decompress(bytes(content))
+        if len(page) < CHUNKS_PER_QUERY:
+            return
 
 
 def download(manifest: JobManifest) -> StreamingHttpResponse:

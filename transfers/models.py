@@ -513,13 +513,18 @@ class JobManifestQuerySet(TeamScopedQuerySet):
 
 class JobManifest(models.Model):
     """What a finished job copied, skipped, deleted and failed, object by object, with sizes and
-    ETags: gzip'd JSON Lines, whose SHA-256 the job's `job.finished` audit event records."""
+    ETags: gzip'd JSON Lines (in JobManifestChunk rows), whose SHA-256 `job.finished` records."""
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="manifest")
     created_at = models.DateTimeField(auto_now_add=True)
     # Of the JSON Lines as downloaded (uncompressed): `sha256sum` of the download matches it.
     sha256 = models.CharField(max_length=64)
-    content = models.BinaryField(help_text="gzip of the JSON Lines.")
+    # Manifests stored before chunks: the whole gzip here, and no `run`.
+    content = models.BinaryField(blank=True, default=b"", help_text="gzip of the JSON Lines.")
+    run = models.CharField(
+        max_length=32, blank=True, help_text="Which JobManifestChunk rows of the job are its lines."
+    )
+    chunks = models.PositiveIntegerField(default=0)
     lines = models.BigIntegerField(default=0)
     objects_copied = models.BigIntegerField(default=0)
     objects_skipped = models.BigIntegerField(default=0)
@@ -531,6 +536,27 @@ class JobManifest(models.Model):
 
     def __str__(self) -> str:
         return f"Manifest of job #{self.job_id}"
+
+
+class JobManifestChunk(models.Model):
+    """Consecutive lines of a job's manifest, gzip'd: written while the manifest is made, read
+    one after the other (by `seq`) to download it. `run` tells one writing from another."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="manifest_chunks")
+    run = models.CharField(max_length=32)
+    seq = models.PositiveIntegerField()
+    lines = models.PositiveIntegerField()
+    first_key = models.CharField(max_length=1024)
+    last_key = models.CharField(max_length=1024)
+    content = models.BinaryField(help_text="gzip of the chunk's JSON Lines.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "run", "seq"], name="manifest_chunk_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"Manifest chunk {self.seq} of job #{self.job_id}"
 
 
 class SkippedRunQuerySet(TeamScopedQuerySet):

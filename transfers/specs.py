@@ -12,6 +12,7 @@ from django.conf import settings
 
 from transfers.engine import (
     EndpointConfig,
+    KeySet,
     LocalLocation,
     Options,
     Runtime,
@@ -20,9 +21,13 @@ from transfers.engine import (
 )
 from transfers.errors import Unavailable
 from transfers.job_options import JobOptions, Side
-from transfers.models import Endpoint, Job, SyncProfile
+from transfers.models import Endpoint, Job, JobFailure, SyncProfile
 
 MiB = 1024 * 1024
+# A retry of failed objects names the job whose failures it retries
+# (`JobOptions.retry_failures_of`); the keys (any number) are read from that job's JobFailure
+# rows by the worker, KEY_PAGE at a time.
+KEY_PAGE = 5000
 
 
 def endpoint_config(endpoint: Endpoint) -> EndpointConfig:
@@ -81,7 +86,11 @@ def snapshot_options(profile: SyncProfile) -> dict[str, Any]:
 
 
 def spec_from_options(
-    options: JobOptions, *, team_id: int, delete_threshold: int | None = None
+    options: JobOptions,
+    *,
+    team_id: int,
+    delete_threshold: int | None = None,
+    only_keys: KeySet | None = None,
 ) -> TransferSpec:
     """A spec from a snapshot; endpoints are read now, so a rotated secret takes effect."""
     endpoints = Endpoint.objects.filter(team_id=team_id).in_bulk(
@@ -114,19 +123,49 @@ def spec_from_options(
             delete_threshold=(
                 options.delete_threshold if delete_threshold is None else delete_threshold
             ),
-            only_keys=options.only_keys,
+            only_keys=only_keys if only_keys is not None else options.only_keys,
             skip_intact=options.skip_intact,
         ),
         runtime=runtime(),
     )
 
 
-def spec_for_job(job: Job) -> TransferSpec:
-    """An approved job may delete as many objects as the approver saw planned."""
+def spec_for_job(job: Job, *, retry_keys: bool = True) -> TransferSpec:
+    """An approved job may delete as many objects as the approver saw planned. A retry of
+    failed objects reads their keys from the failures of the job it retries, into a KeySet
+    on disk (close it after the run); without `retry_keys`, the spec has none."""
     options = job.run_options
     if options is None:
         raise Unavailable("This job has no settings to run with.")
     threshold = options.delete_threshold
     if job.approved_at is not None and job.plan:
         threshold = max(threshold, job.plan.get("objects_to_delete", 0))
-    return spec_from_options(options, team_id=job.team_id, delete_threshold=threshold)
+    keys = None
+    if options.retry_failures_of is not None and retry_keys:
+        keys = failed_keys(options.retry_failures_of)
+    try:
+        return spec_from_options(
+            options, team_id=job.team_id, delete_threshold=threshold, only_keys=keys
+        )
+    except Exception:
+        if keys is not None:
+            keys.close()
+        raise
+
+
+def failed_keys(job_id: int) -> KeySet:
+    """The keys of the failures of job `job_id`, read in pages by id into a KeySet."""
+    if not Job.objects.filter(pk=job_id).exists():
+        raise Unavailable(
+            f"Job #{job_id}, whose failed objects this job retries, no longer exists; "
+            "run the whole profile instead."
+        )
+    failures = JobFailure.objects.filter(job_id=job_id).order_by("pk").values_list("pk", "key")
+
+    def keys():
+        last = 0
+        while page := list(failures.filter(pk__gt=last)[:KEY_PAGE]):
+            last = page[-1][0]
+            yield from (key for _, key in page)
+
+    return KeySet(keys())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, wait_until
 from tests.transfers.support import (
     put_objects,
     run_here,
@@ -15,6 +15,8 @@ from tests.transfers.support import (
     write_files,
 )
 from transfers import services
+from transfers.engine import Failure
+from transfers.execution import FailureRecorder
 from transfers.models import Endpoint, Job
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -228,3 +230,53 @@ def test_objects_that_arrived_before_s5cmd_was_killed_count_done(
     assert set(failed) == set(objects) - arrived
     assert all(error.startswith("s5cmd reported no result") for error in failed.values())
     assert job.state == (Job.State.SUCCEEDED if not failed else Job.State.PARTIAL)
+
+
+def test_failures_are_stored_while_the_job_is_still_running(
+    settings, celery_worker, team, operator, s3_a, proxy_a
+):
+    """A key the plan rejects fails at once; the copy of the others is held at the server, and
+    the failure is already in the database (a worker that died now would leave it there)."""
+    client, bucket = s3_a.client(), s3_a.bucket()
+    too_long = "deep/" + "k" * 1000  # over 1024 bytes under the destination prefix
+    put_objects(client, bucket, {"a.txt": b"a", "b.txt": b"b", too_long: b"x"}, prefix="src/")
+    held = proxy_a.hold(lambda request: request.is_copy())
+    through_proxy = s3_a.endpoint(team, "A, through a proxy", url=proxy_a.url)
+    profile = same_bucket_profile(
+        team,
+        operator,
+        through_proxy,
+        bucket,
+        name="held",
+        mode="copy",
+        destination_prefix="a-destination-prefix-of-forty-characters/",
+    )
+    job = services.start_job(profile, actor=operator)
+    try:
+        assert held.reached.wait(120), "the copy never started"
+        wait_until(lambda: job.failures.exists(), "the rejected key's failure to be stored")
+        job.refresh_from_db()
+        assert job.state == Job.State.RUNNING
+        assert list(job.failures.values_list("key", "operation")) == [(too_long, "copy")]
+    finally:
+        held.release()
+    job = wait_for_job(job)
+
+    assert job.state == Job.State.PARTIAL, job.error
+    assert list(job.failures.values_list("key", "operation")) == [(too_long, "copy")]
+    assert job.objects_failed == 1 and job.objects_done == 2
+
+
+@pytest.mark.parametrize("count", [0, 7, 25])
+def test_the_recorder_stores_failures_in_batches_and_the_rest_when_closed(count, team):
+    job = Job.objects.create(team=team, profile_name="recorded", state=Job.State.RUNNING)
+    recorder = FailureRecorder(job.pk, batch=3)
+    recorder.start()
+    for n in range(count):
+        recorder(Failure(f"k{n:02d}", "copy", "denied"))
+    if count >= 3:  # a full batch does not wait for the second to pass
+        wait_until(lambda: job.failures.count() >= 3, "a first batch")
+    recorder.close()
+
+    assert list(job.failures.values_list("key", flat=True)) == [f"k{n:02d}" for n in range(count)]
+    assert recorder.stored == count

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from tests.transfers.pages import endpoint, failures, finished_job, profile, signed_in
-from transfers.models import Job
+from transfers.models import Job, JobFailure
 
 pytestmark = pytest.mark.django_db
 
@@ -135,5 +135,35 @@ def test_an_operator_retries_failed_objects_or_everything(team, operator, nightl
     response = client.post(f"/jobs/{job.pk}/retry/", {"scope": scope})
     retry = Job.objects.get(retry_of=job)
     assert response["Location"] == f"/jobs/{retry.pk}/"
-    only = retry.options.get("only_keys")
-    assert (len(only) if only else None) == keys
+    retried = retry.options.get("retry_failures_of")
+    assert (job.failures.count() if retried == job.pk else None) == keys
+
+
+def test_the_failures_of_a_job_are_paged_with_their_counts(
+    team, viewer, nightly, django_assert_max_num_queries
+):
+    client = signed_in(viewer)
+    job = finished_job(nightly, Job.State.PARTIAL)
+    failures(job, 250)
+    JobFailure.objects.create(job=job, key="late.bin", operation="verify", error="size differs")
+
+    first = client.get(f"/jobs/{job.pk}/")
+    shown = first.context["failures"]
+    assert [f.key for f in shown] == [f"dir/object-{n}.bin" for n in range(100)]
+    assert first.context["failure_count"] == 251
+    assert first.context["failure_counts"] == [("Copy", 250), ("Verify", 1)]
+    page = first.content.decode()
+    assert "Copy: 250 · Verify: 1. Showing 100 of 251" in page
+    after = shown[-1].pk
+    assert f'href="?failures_after={after}#failures"' in page
+
+    with django_assert_max_num_queries(15):
+        third = client.get(f"/jobs/{job.pk}/", {"failures_after": after + 100})
+    assert [f.key for f in third.context["failures"]][-2:] == ["dir/object-249.bin", "late.bin"]
+    assert third.context["failures_next"] is None
+    assert 'href="?#failures">First page' in third.content.decode()
+
+    beyond = client.get(f"/jobs/{job.pk}/", {"failures_after": after + 10_000})
+    assert "No failures after these." in beyond.content.decode()
+    nonsense = client.get(f"/jobs/{job.pk}/", {"failures_after": "-1; drop"})
+    assert len(nonsense.context["failures"]) == 100  # the first page

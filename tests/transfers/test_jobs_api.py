@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from tests.transfers.support import put_objects, wait_for_job, write_files
 from transfers.engine import ManifestEntry
-from transfers.manifests import Built
+from transfers.manifests import ManifestWriter
 from transfers.models import Job, JobFailure, JobSample, SyncProfile
 
 MiB = 1024 * 1024
@@ -203,7 +203,8 @@ def test_failures_list_keys_and_reasons(api_as, viewer, outsider, profile):
 def test_the_manifest_downloads_with_its_hash(api_as, viewer, outsider, profile):
     job = make_job(profile)
     assert api_as(viewer).get(f"/jobs/{job.pk}/manifest").status_code == 404  # none yet
-    built = Built([ManifestEntry("a.csv", "copied", 3, "e1"), ManifestEntry("b", "skipped", 1, "")])
+    entries = [ManifestEntry("a.csv", "copied", 3, "e1"), ManifestEntry("b", "skipped", 1, "")]
+    built = ManifestWriter(job).write(entries)
     built.save(job)
     response = api_as(viewer).get(f"/jobs/{job.pk}/manifest")
     assert response.status_code == 200
@@ -250,7 +251,11 @@ def test_retrying_starts_a_new_job_of_the_failed_objects(api_as, operator, profi
     response = api_as(operator).post(f"/jobs/{job.pk}/retry")
     assert response.status_code == 201
     retry = Job.objects.get(pk=response.json()["id"])
-    assert (retry.retry_of, retry.trigger, retry.options["only_keys"]) == (job, "retry", ["a.csv"])
+    assert (retry.retry_of, retry.trigger, retry.options["retry_failures_of"]) == (
+        job,
+        "retry",
+        job.pk,
+    )
     assert response.json()["retry_of"] == job.pk
     whole = api_as(operator).post(f"/jobs/{job.pk}/retry", {"all": True})
     assert whole.status_code == 409  # the first retry is still queued: one job at a time
@@ -407,3 +412,30 @@ def test_the_browser_session_cancels_with_a_csrf_token(operator, profile):
     response = browser.post(f"/api/v1/jobs/{job.pk}/cancel", HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200 and response.json()["state"] == "cancelled"
     assert AuditEvent.objects.get(action="job.cancelled").details.get("api_token") is None
+
+
+@pytest.mark.django_db
+def test_failures_are_paged_oldest_first_with_a_cursor(
+    api_as, viewer, profile, django_assert_max_num_queries
+):
+    job = make_job(profile, "partial")
+    JobFailure.objects.bulk_create(
+        JobFailure(job=job, key=f"k{n:03d}", operation="copy", error="denied") for n in range(120)
+    )
+    api = api_as(viewer)
+    keys, cursor, pages = [], None, 0
+    while True:
+        with django_assert_max_num_queries(8):
+            body = api.get(
+                f"/jobs/{job.pk}/failures", limit=50, **({"cursor": cursor} if cursor else {})
+            ).json()
+        keys += [item["key"] for item in body["items"]]
+        pages += 1
+        assert body["count"] == 120
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert keys == [f"k{n:03d}" for n in range(120)] and pages == 3
+    refused = api.get(f"/jobs/{job.pk}/failures", cursor="bm90LWEtY3Vyc29y")
+    assert refused.status_code == 422
+    assert "not one the API gave out" in refused.content.decode()

@@ -3,20 +3,25 @@ retry copies exactly the failed objects — or the whole profile."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from accounts.models import AuditEvent
 from tests.transfers.conftest import audit_actions
 from tests.transfers.support import (
     file_hashes,
     hashes,
     put_objects,
+    run_here,
     s3_hashes,
     same_bucket_profile,
     wait_for_job,
 )
-from transfers import services
+from transfers import services, specs
 from transfers.errors import JobStateError
-from transfers.models import Job
+from transfers.models import Job, JobFailure
+from transfers.specs import snapshot_options
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +53,7 @@ def test_verification_finds_a_difference_and_a_retry_repairs_it(
 
     assert retry.state == Job.State.SUCCEEDED, retry.error
     assert (retry.retry_of, retry.trigger, retry.objects_total) == (job, "retry", 1)
-    assert retry.options["only_keys"] == ["b.txt"]
+    assert retry.options["retry_failures_of"] == job.pk and "only_keys" not in retry.options
     assert s3_hashes(client, bucket, "dst/") == hashes(SOURCE)
     assert audit_actions().count("job.retried") == 1
 
@@ -103,3 +108,63 @@ def test_only_a_finished_unsuccessful_job_can_be_retried(team, operator):
         with pytest.raises(JobStateError, match="Only a failed, partial or cancelled job"):
             services.retry_job(job, actor=operator)
     assert not Job.objects.filter(trigger=Job.Trigger.RETRY).exists()
+
+
+def test_a_retry_of_many_failures_reads_their_keys_in_pages(
+    monkeypatch, settings, team, operator, s3_a, endpoint_a
+):
+    """The retry's options name the failed job, never its keys; the worker reads them from
+    its failures a page at a time, and copies exactly those objects."""
+    settings.TRANSFER_QUEUE = "nobody-listens-here"  # run here, with small pages
+    monkeypatch.setattr(specs, "KEY_PAGE", 64)
+    client, bucket = s3_a.client(), s3_a.bucket()
+    source = {f"part-{n:04d}.bin": f"{n}".encode() for n in range(400)}
+    put_objects(client, bucket, source, prefix="src/")
+    profile = same_bucket_profile(team, operator, endpoint_a, bucket, name="many", mode="copy")
+    failed = sorted(key for n, key in enumerate(sorted(source)) if n % 4)
+    job = Job.objects.create(
+        team=team,
+        profile=profile,
+        profile_name=profile.name,
+        state=Job.State.PARTIAL,
+        options=snapshot_options(profile),
+    )
+    JobFailure.objects.bulk_create(
+        [JobFailure(job=job, key=key, operation="copy", error="timeout") for key in failed]
+        + [JobFailure(job=job, key=key, operation="verify", error="?") for key in failed[:50]]
+    )
+
+    retry = services.retry_job(job, actor=operator)
+    assert retry.options["retry_failures_of"] == job.pk
+    assert len(json.dumps(retry.options)) < 1000
+    run_here(monkeypatch, retry)
+
+    retry.refresh_from_db()
+    assert retry.state == Job.State.SUCCEEDED, retry.error
+    assert (retry.objects_total, retry.objects_done) == (300, 300)
+    assert s3_hashes(client, bucket, "dst/") == hashes({key: source[key] for key in failed})
+    event = AuditEvent.objects.get(action="job.retried")
+    assert event.details["scope"] == "failed"
+
+
+def test_a_retry_whose_failed_job_is_gone_fails_clearly(
+    monkeypatch, settings, team, operator, s3_a, endpoint_a
+):
+    settings.TRANSFER_QUEUE = "nobody-listens-here"
+    profile = same_bucket_profile(team, operator, endpoint_a, s3_a.bucket(), name="orphan")
+    job = Job.objects.create(
+        team=team,
+        profile=profile,
+        profile_name="orphan",
+        state=Job.State.FAILED,
+        options=snapshot_options(profile),
+    )
+    JobFailure.objects.create(job=job, key="a", operation="copy", error="timeout")
+    retry = services.retry_job(job, actor=operator)
+    Job.objects.filter(pk=job.pk).delete()
+
+    run_here(monkeypatch, retry)
+
+    retry.refresh_from_db()
+    assert retry.state == Job.State.FAILED
+    assert f"Job #{job.pk}, whose failed objects this job retries, no longer exists" in retry.error

@@ -14,7 +14,7 @@ from ninja.pagination import paginate
 from ninja.responses import NinjaJSONEncoder, Status
 
 from accounts.access import object_for
-from syncportal.pagination import KeysetPagination, keyset_page
+from syncportal.pagination import KeysetPagination, OldestFirstKeysetPagination, keyset_page
 from syncportal.schemas import Id, Instant
 from transfers import manifests, services
 from transfers.api.common import LIST, READ, WRITE
@@ -314,8 +314,13 @@ def list_job_samples(
     "/{int:job_id}/failures",
     response={200: list[FailureOut], **READ, **LIST},
     summary="The objects the job could not copy, delete or verify, and why",
+    description=(
+        "Oldest first, as they were stored (while the job runs, too). Pass a page's "
+        "`next_cursor` as `cursor` for the next one: each page is read from where the last "
+        "ended, however many failures the job has."
+    ),
 )
-@paginate
+@paginate(OldestFirstKeysetPagination)
 def list_job_failures(request: HttpRequest, job_id: int, filters: FailureFilter = Query(...)):
     job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
     queryset = JobFailure.objects.filter(job=job).order_by("pk")

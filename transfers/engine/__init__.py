@@ -7,6 +7,7 @@ between endpoints, and s5cmd uploads/downloads for local directories.
 """
 
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
+from transfers.engine.keyset import KeySet
 from transfers.engine.locations import EndpointConfig, LocalLocation, S3Location
 from transfers.engine.manifest import Manifest, ManifestEntry
 from transfers.engine.planning import Plan, PlanSummary, Route
@@ -30,6 +31,7 @@ __all__ = [
     "EngineError",
     "Failure",
     "InvalidValue",
+    "KeySet",
     "LocalLocation",
     "Manifest",
     "ManifestEntry",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
+from transfers.engine.keyset import KeySet
 from transfers.engine.validation import WILDCARD_CHARACTERS
 
 
@@ -28,7 +29,7 @@ class Scope:
     include: tuple[re.Pattern, ...] = ()
     exclude: tuple[re.Pattern, ...] = ()
     wildcard: re.Pattern | None = None
-    only_keys: frozenset[str] | None = None
+    only_keys: Container[str] | None = None  # a frozenset, or a KeySet on disk for a big retry
 
     @classmethod
     def build(
@@ -37,13 +38,17 @@ class Scope:
         include: Iterable[str] = (),
         exclude: Iterable[str] = (),
         wildcard: str | None = None,
-        only_keys: Iterable[str] | None = None,
+        only_keys: Iterable[str] | KeySet | None = None,
     ) -> Scope:
         return cls(
             include=tuple(glob_to_regex(p) for p in include),
             exclude=tuple(glob_to_regex(p) for p in exclude),
             wildcard=glob_to_regex(wildcard) if wildcard else None,
-            only_keys=frozenset(only_keys) if only_keys is not None else None,
+            only_keys=(
+                only_keys
+                if only_keys is None or isinstance(only_keys, KeySet)
+                else frozenset(only_keys)
+            ),
         )
 
     def __call__(self, key: str) -> bool:

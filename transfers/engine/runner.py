@@ -7,22 +7,24 @@ whose outcome and error say what happened. It raises only for bugs.
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import heapq
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from transfers.engine.copy_objects import batchable, copy_by_relay, copy_server_side
+from transfers.engine.copy_s5cmd import copy_with_s5cmd
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.filters import split_wildcard_prefix
-from transfers.engine.listing import ObjectInfo, local_md5
-from transfers.engine.locations import LocalLocation, describe_error, describe_s5cmd_error
+from transfers.engine.journal import Failure, Journal
+from transfers.engine.keyset import KeySet
+from transfers.engine.locations import LocalLocation, describe_error
 from transfers.engine.manifest import Manifest
-from transfers.engine.parallel import for_each
 from transfers.engine.planning import (
     COPY,
     DELETE,
@@ -36,15 +38,13 @@ from transfers.engine.planning import (
     route_for,
 )
 from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
-from transfers.engine.relay import BufferBudget, Relay
+from transfers.engine.relay import BufferBudget
 from transfers.engine.s3ops import (
     abort_incomplete_uploads,
     delete_objects,
     list_incomplete_uploads,
-    server_side_copy,
 )
-from transfers.engine.s5cmd import S5cmdBatch, arguments_of, command_line, find_s5cmd
-from transfers.engine.spec import MiB, TransferSpec
+from transfers.engine.spec import TransferSpec
 from transfers.engine.validation import (
     safe_local_target,
     validate_bucket,
@@ -70,13 +70,6 @@ class Outcome:
     AWAITING_APPROVAL = "awaiting_approval"
 
 
-@dataclass(frozen=True)
-class Failure:
-    key: str
-    operation: str  # copy | delete | verify
-    error: str
-
-
 @dataclass
 class Result:
     outcome: str
@@ -89,7 +82,8 @@ class Result:
     objects_skipped: int = 0
     objects_failed: int = 0
     objects_deleted: int = 0
-    failures: list[Failure] = field(default_factory=list)
+    # The failures in the order they happened, read back from the run's journal on disk.
+    failures: Iterable[Failure] = ()
     verification: dict | None = None
     command: str = ""
     exit_code: int | None = None
@@ -161,16 +155,21 @@ def run_transfer(
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     cleanup_previous: bool = False,
+    on_failure: Callable[[Failure], None] | None = None,
 ) -> Result:
     """Run the transfer described by `spec`, reporting through `on_progress`.
 
     Set `cancel` to stop: s5cmd's process group is stopped, the run's incomplete multipart
     uploads are aborted, and the result is `cancelled`. `cleanup_previous` aborts incomplete
     uploads an earlier, dead attempt of the same job left for the keys this run copies.
+    `on_failure` gets each object's failure as it happens (from any of the run's threads).
+
+    The result's manifest and failures are read from the run's spools on disk: read them
+    before the result is dropped.
     """
     tracker = ProgressTracker(on_progress, interval=spec.runtime.progress_interval)
     tracker.run_ticker()
-    run = _Run(spec, tracker, cancel or threading.Event())
+    run = _Run(spec, tracker, cancel or threading.Event(), Journal(on_failure=on_failure))
     started = time.monotonic()
     try:
         result = run.execute(cleanup_previous=cleanup_previous)
@@ -185,15 +184,19 @@ def run_transfer(
 
 
 class _Run:
-    def __init__(self, spec: TransferSpec, tracker: ProgressTracker, cancel: threading.Event):
+    def __init__(
+        self,
+        spec: TransferSpec,
+        tracker: ProgressTracker,
+        cancel: threading.Event,
+        journal: Journal,
+    ):
         self.spec = spec
         self.tracker = tracker
         self.cancel = cancel
         self.plan: Plan | None = None
-        self.failures: dict[tuple[str, str], str] = {}
-        # Keys whose copy or delete completed (for the manifest); sets, added to from threads.
-        self.copied: set[str] = set()
-        self.deleted: set[str] = set()
+        # Keys whose copy or delete completed, and failures (for the manifest); on disk.
+        self.journal = journal
         self.clients: dict = {}
         self.command = ""
         self.exit_code: int | None = None
@@ -241,9 +244,13 @@ class _Run:
             if not overlap:
                 self.copy()
             elif self.leftover:
-                self.copy(
-                    lambda d: d.key not in self.copied and (d.key, "copy") not in self.failures
-                )
+                # What the copy made while planning attempted (copied or failed), on disk.
+                journal = self.journal
+                attempted = KeySet(heapq.merge(journal.copied_keys(), journal.failed_keys()))
+                try:
+                    self.copy(lambda d: d.key not in attempted)
+                finally:
+                    attempted.close()
         finally:
             if self.cancel.is_set():
                 self.tracker.set_phase(Phase.CLEANING_UP)
@@ -340,22 +347,24 @@ class _Run:
 
         route = self.plan.route
         if route is Route.RELAY:
-            self.copy_by_relay(copies())
+            copy_by_relay(self, copies())
         elif route is Route.SERVER_SIDE:
             # Two readers of the plan's copies, each taking its own share as it goes.
             def awkward():
-                return (d for d in copies() if not self._batchable(d))
+                return (d for d in copies() if not batchable(self, d))
 
             helper = threading.Thread(
-                target=self._guarded, args=(self.copy_server_side, awkward), name="server-copy"
+                target=self._guarded,
+                args=(lambda decisions: copy_server_side(self, decisions), awkward),
+                name="server-copy",
             )
             helper.start()
             try:
-                self.copy_with_s5cmd(d for d in copies() if self._batchable(d))
+                copy_with_s5cmd(self, (d for d in copies() if batchable(self, d)))
             finally:
                 helper.join()
         else:
-            self.copy_with_s5cmd(copies())
+            copy_with_s5cmd(self, copies())
 
     def _guarded(self, work, decisions) -> None:
         try:
@@ -363,256 +372,6 @@ class _Run:
         except Exception as exc:
             for decision in decisions():
                 self.fail(decision.key, "copy", str(exc))
-
-    def _batchable(self, decision: Decision) -> bool:
-        """Whether s5cmd can server-side copy this key. Not: objects over the CopyObject limit
-        (#29), 'folder' keys ending in '/', keys with spaces (s5cmd form-encodes them in the
-        copy source, which some services read back as '+'), line breaks, or '.'/'..'/''
-        segments (URL cleaning). Those go through CopyObject/UploadPartCopy here."""
-        key = decision.key
-        if decision.size > self.spec.runtime.multipart_copy_threshold:
-            return False
-        if key.endswith("/") or any(c in key for c in " \n\r"):
-            return False
-        return not any(s in ("", ".", "..") for s in key.split("/"))
-
-    def copy_with_s5cmd(self, decisions: Iterable[Decision]) -> None:
-        decisions = iter(decisions)
-        first = next(decisions, None)
-        if first is None:
-            return
-        decisions = itertools.chain([first], decisions)
-        spec, plan = self.spec, self.plan
-        source, destination = spec.source, spec.destination
-        options = spec.options
-        flags = ["--raw"]
-        if plan.route in (Route.UPLOAD, Route.DOWNLOAD):
-            flags += [f"--concurrency={options.concurrency}", f"--part-size={options.part_size_mb}"]
-        if options.storage_class and not destination.is_local:
-            flags.append(f"--storage-class={options.storage_class}")
-
-        # The lines s5cmd was given and has not reported on, by destination and by arguments
-        # (to read its answers). Lines are made as s5cmd reads them (a full pipe holds the
-        # feeder back), so these stay as small as s5cmd's backlog, not the plan's size.
-        by_destination: dict[str, Decision] = {}
-        by_arguments: dict[str, str] = {}
-        errors: dict[str, str] = {}
-        lock = threading.Lock()
-        stopped = threading.Event()
-
-        def on_success(message: dict) -> None:
-            with lock:
-                decision = by_destination.pop(message.get("destination", ""), None)
-                if decision is None:
-                    return
-                key = decision.key
-                by_arguments.pop(f"{self._source_ref(key)} {self._destination_ref(key)}", None)
-                errors.pop(key, None)
-            self.copied.add(key)
-            self.tracker.add(objects=1, bytes=decision.size)
-
-        endpoint = destination.endpoint if source.is_local else source.endpoint
-        # The bucket errors are about; a server-side copy touches two, so name none there.
-        bucket = {Route.UPLOAD: destination, Route.DOWNLOAD: source}.get(plan.route)
-        bucket = bucket.bucket if bucket is not None else ""
-
-        def on_error(message: dict) -> bool:
-            key = by_arguments.get(arguments_of(str(message.get("command", ""))) or "")
-            if key is None:
-                return False
-            error = describe_s5cmd_error(str(message.get("error", "failed")), endpoint, bucket)
-            with lock:
-                errors[key] = error
-            return True
-
-        def lines() -> Iterator[str]:
-            while True:
-                with lock:  # the feeder's thread and, once s5cmd is gone, this one
-                    decision = None if stopped.is_set() else next(decisions, None)
-                    if decision is None:
-                        return
-                    src, dst = self._source_ref(decision.key), self._destination_ref(decision.key)
-                    by_destination[dst] = decision
-                    by_arguments[f"{src} {dst}"] = decision.key
-                yield command_line("cp", src, dst, flags=flags)
-
-        batch = S5cmdBatch(
-            find_s5cmd(spec.runtime.s5cmd_path),
-            endpoint,
-            workers=options.workers,
-            kill_grace=spec.runtime.kill_grace_seconds,
-        )
-        if destination.is_local:
-            os.makedirs(destination.path, exist_ok=True)
-        started = time.time()
-        outcome = batch.run(lines(), on_success=on_success, on_error=on_error, cancel=self.cancel)
-        with lock:
-            stopped.set()
-        self.command, self.exit_code = outcome.command, outcome.exit_code
-        general = [describe_s5cmd_error(line, endpoint, bucket) for line in outcome.general_errors]
-        general += [f"s5cmd: {line}" for line in outcome.noise]
-        self.notes += general
-        if outcome.cancelled:
-            return
-        unexplained = "; ".join(general)[:500]
-        # s5cmd can die (killed, out of memory) between an object landing and its success
-        # line: look at the destination before calling an unreported object failed. Lines it
-        # was never given (it stopped early) cannot have landed.
-        given = [d for d in by_destination.values() if d.key not in errors]
-        intact = self._arrived_intact(given, since=started)
-        for decision in given:
-            if decision.key in intact:
-                self.copied.add(decision.key)
-                self.tracker.add(objects=1, bytes=decision.size)
-        unreported = itertools.chain(
-            (d for d in by_destination.values() if d.key not in intact), decisions
-        )
-        for key in (decision.key for decision in unreported):
-            error = errors.get(key) or (
-                f"s5cmd reported no result for this object (exit status {outcome.exit_code}"
-                + (f": {unexplained}" if unexplained else "")
-                + ")"
-            )
-            self.fail(key, "copy", error)
-
-    def _arrived_intact(self, decisions: list[Decision], *, since: float) -> set[str]:
-        """The keys whose object is at the destination as verification would accept it: the
-        source's size, and its MD5 where both sides have one; where they don't, written since
-        the copy began (so not the object the plan found there)."""
-        if not decisions:
-            return set()
-        destination = self.spec.destination
-        found: dict[str, ObjectInfo] = {}
-        lock = threading.Lock()
-
-        def look(decision: Decision) -> None:
-            key = decision.key
-            if destination.is_local:
-                target = safe_local_target(destination.path, key)
-                try:
-                    stat = os.stat(target) if target else None
-                except FileNotFoundError:
-                    stat = None
-                info = stat and ObjectInfo(size=stat.st_size, mtime=stat.st_mtime)
-                if info and decision.md5 and info.size == decision.size:
-                    info.etag = local_md5(target)
-            else:
-                try:
-                    head = self.clients["destination"].head_object(
-                        Bucket=destination.bucket, Key=destination.prefix + key
-                    )
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
-                        return
-                    raise
-                info = ObjectInfo(
-                    size=head["ContentLength"],
-                    etag=head.get("ETag", "").strip('"'),
-                    mtime=head["LastModified"].timestamp(),
-                )
-            if info:
-                with lock:
-                    found[key] = info
-
-        unknown = for_each(
-            decisions,
-            look,
-            threads=8,
-            cancel=self.cancel,
-            describe=lambda exc: str(exc),
-            name="reconcile",
-        )
-        if unknown:
-            logger.info("could not look up %d unreported objects at the destination", len(unknown))
-        # S3 keeps whole seconds; a second more allows for the server's clock.
-        written_since = int(since) - 1
-        intact = set()
-        for decision in decisions:
-            info = found.get(decision.key)
-            if info is None or info.size != decision.size:
-                continue
-            if decision.md5 and info.md5:
-                if decision.md5 == info.md5:
-                    intact.add(decision.key)
-            elif info.mtime >= written_since:
-                intact.add(decision.key)
-        return intact
-
-    def copy_server_side(self, decisions: Iterable[Decision]) -> None:
-        spec, plan = self.spec, self.plan
-        client = self.clients["source"]
-        options = spec.options
-
-        def copy_one(decision: Decision) -> None:
-            key = decision.key
-            server_side_copy(
-                client,
-                source_bucket=spec.source.bucket,
-                source_key=plan.source_base + key,
-                destination_bucket=spec.destination.bucket,
-                destination_key=spec.destination.prefix + key,
-                size=decision.size,
-                part_size=options.part_size_mb * MiB,
-                concurrency=options.concurrency,
-                storage_class=options.storage_class,
-                threshold=spec.runtime.multipart_copy_threshold,
-                cancel=self.cancel,
-                on_bytes=lambda n: self.tracker.add(bytes=n),
-            )
-            self.copied.add(key)
-            self.tracker.add(objects=1)
-
-        self._each(
-            decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
-        )
-
-    def copy_by_relay(self, decisions: Iterable[Decision]) -> None:
-        spec, plan = self.spec, self.plan
-        options, runtime = spec.options, spec.runtime
-        objects = max(1, min(options.workers, runtime.relay_max_objects))
-        relay = Relay(
-            spec.source,
-            spec.destination,
-            self.clients["source"],
-            self.clients["destination"],
-            source_base=plan.source_base,
-            part_size=options.part_size_mb * MiB,
-            concurrency=options.concurrency,
-            storage_class=options.storage_class,
-            budget=BufferBudget(runtime.relay_buffer_bytes),
-            part_threads=max(2, min(32, objects * options.concurrency)),
-            cancel=self.cancel,
-            on_bytes=lambda n: self.tracker.add(bytes=n),
-        )
-        self.command = (
-            f"relay {spec.source.display} -> {spec.destination.display} "
-            f"({objects} objects at a time, {runtime.relay_buffer_bytes // MiB} MiB of buffers)"
-        )
-        self.budget = relay.budget
-
-        def copy_one(decision: Decision) -> None:
-            relay.copy(decision.key)
-            self.copied.add(decision.key)
-            self.tracker.add(objects=1)
-
-        try:
-            self._each(decisions, copy_one, threads=objects, endpoint=None)
-        finally:
-            relay.close()
-
-    def _each(self, decisions, work, *, threads: int, endpoint) -> None:
-        def describe(exc: BaseException) -> str:
-            if isinstance(exc, (BotoCoreError, ClientError)):
-                return describe_error(exc, endpoint)
-            return str(exc) or exc.__class__.__name__
-
-        failures = for_each(
-            decisions, work, threads=max(1, threads), cancel=self.cancel, describe=describe
-        )
-        if self.cancel.is_set():
-            return  # what broke off is the cancel's doing, not the objects'
-        for decision, error in failures.items():
-            self.fail(decision.key, "copy", error)
 
     def delete(self) -> None:
         spec, plan = self.spec, self.plan
@@ -626,14 +385,14 @@ class _Run:
                     if target is None:
                         raise OSError("the path is not safely inside the destination directory")
                     os.unlink(target)
-                    self.deleted.add(key)
+                    self.journal.deleted([key])
                     self.tracker.add(deleted=1)
                 except OSError as exc:
                     self.fail(key, "delete", exc.strerror or str(exc))
             return
 
         def on_deleted(full_keys: list[str]) -> None:
-            self.deleted.update(key[len(destination.prefix) :] for key in full_keys)
+            self.journal.deleted([key[len(destination.prefix) :] for key in full_keys])
             self.tracker.add(deleted=len(full_keys))
 
         failures = delete_objects(
@@ -650,10 +409,12 @@ class _Run:
     def verify(self) -> dict:
         plan = self.plan
         fresh = destination_listing(self.spec, self.clients, plan.scope, self.cancel)
-        failed = {key for key, _ in self.failures}
-        verification = verify_plan(plan.decisions, fresh, failed=failed)
-        for key, problem in verification.mismatches.items():
-            self.fail(key, "verify", problem)
+        verification = verify_plan(
+            plan.decisions,
+            fresh,
+            failed=self.journal.failed_keys,
+            on_mismatch=lambda key, problem: self.fail(key, "verify", problem),
+        )
         return verification.as_dict()
 
     def abort_uploads(self, *, settle: bool = False) -> None:
@@ -690,30 +451,19 @@ class _Run:
 
     # --- bookkeeping --------------------------------------------------------------------------
 
-    def _source_ref(self, key: str) -> str:
-        source = self.spec.source
-        if source.is_local:
-            return os.path.join(source.path, *key.split("/"))
-        return f"s3://{source.bucket}/{self.plan.source_base}{key}"
-
-    def _destination_ref(self, key: str) -> str:
-        destination = self.spec.destination
-        if destination.is_local:
-            return safe_local_target(destination.path, key) or ""
-        return destination.url(key)
-
     def fail(self, key: str, operation: str, error: str) -> None:
-        if (key, operation) not in self.failures:
-            self.failures[(key, operation)] = error
-            self.tracker.add(failed=1)
+        # Each (key, operation) fails once: a key is copied, deleted or verified by one path.
+        self.journal.failed(key, operation, error)
+        self.tracker.add(failed=1)
 
     def outcome(self) -> str:
         if self.cancel.is_set():
             return Outcome.CANCELLED
         # Per-object evidence decides, never s5cmd's exit status or stray output alone.
-        if not self.failures:
+        failed = self.journal.failures_by_operation
+        if not failed:
             return Outcome.PARTIAL if self.unverified else Outcome.SUCCEEDED
-        if any(operation == "verify" for _key, operation in self.failures):
+        if "verify" in failed:
             # A mismatch is found in what the run copied or left unchanged as up to date:
             # the run did its work, and some of it did not verify.
             return Outcome.PARTIAL
@@ -724,9 +474,8 @@ class _Run:
 
     def result(self, outcome: str, *, error: str = "", verification: dict | None = None) -> Result:
         tracker, plan = self.tracker, self.plan
-        failures = [Failure(k, op, e) for (k, op), e in self.failures.items()]
         if not error and outcome in (Outcome.FAILED, Outcome.PARTIAL):
-            error = self._summary(failures)
+            error = self._summary()
         return Result(
             outcome=outcome,
             error=error,
@@ -736,9 +485,9 @@ class _Run:
             objects_done=tracker.objects_done,
             bytes_done=tracker.bytes_done,
             objects_skipped=tracker.objects_skipped,
-            objects_failed=len(failures),
+            objects_failed=self.journal.failure_count,
             objects_deleted=tracker.objects_deleted,
-            failures=failures,
+            failures=_Recorded(self.journal.failures),
             verification=verification,
             command=self.command,
             exit_code=self.exit_code,
@@ -750,23 +499,18 @@ class _Run:
         plan = self.plan
         if plan is None:
             return None
-        return Manifest(
-            plan=plan,
-            copied=self.copied,
-            deleted=self.deleted,
-            failures=self.failures,
-        )
+        return Manifest(plan=plan, journal=self.journal)
 
-    def _summary(self, failures: list[Failure]) -> str:
+    def _summary(self) -> str:
         parts = []
-        if failures:
-            first = failures[0]
-            counts = {}
-            for failure in failures:
-                counts[failure.operation] = counts.get(failure.operation, 0) + 1
+        journal = self.journal
+        first = journal.first_failure
+        if first is not None:
+            counts = journal.failures_by_operation
             described = ", ".join(f"{n} to {op}" for op, n in counts.items())
             parts.append(
-                f"{len(failures)} object(s) failed ({described}); first: {first.key}: {first.error}"
+                f"{journal.failure_count} object(s) failed ({described}); "
+                f"first: {first.key}: {first.error}"
             )
         parts += list(dict.fromkeys(self.notes))[:10]
         return " ".join(parts)[:4000]
@@ -774,6 +518,16 @@ class _Run:
     def close(self) -> None:
         for client in {id(c): c for c in self.clients.values()}.values():
             client.close()
+
+
+class _Recorded:
+    """Iterable again and again: each pass reads the spool from its start."""
+
+    def __init__(self, read: Callable[[], Iterator[Failure]]):
+        self._read = read
+
+    def __iter__(self) -> Iterator[Failure]:
+        return self._read()
 
 
 def _exists(client, bucket: str, key: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transfers.engine.keyset import KeySet
 from transfers.engine.locations import Location
 
 MODES = ("copy", "sync", "mirror")
@@ -31,8 +32,8 @@ class Options:
     # A mirror that would delete more objects than this stops for approval; None: no limit.
     delete_threshold: int | None = None
     # A retry: only these keys (relative to the prefixes) are considered, and copied regardless
-    # of the compare rule.
-    only_keys: tuple[str, ...] | None = None
+    # of the compare rule. A KeySet (on disk) for the failures of a job, however many.
+    only_keys: tuple[str, ...] | KeySet | None = None
     # A continuation of a cancelled run: the destination is listed in copy mode too, and what
     # is already there intact (by the compare rule) is skipped, `only_keys` included.
     skip_intact: bool = False

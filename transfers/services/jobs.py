@@ -178,13 +178,15 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
                 "Only a failed, partial or cancelled job can be retried; "
                 f"job #{job.pk} is {job.state}."
             )
-        keys = sorted(set(job.failures.values_list("key", flat=True))) if failed_only else []
+        # The keys stay in the job's failures, however many: the retry names the job, and its
+        # worker reads them from there (transfers.specs.failed_keys).
+        failed = job.failures.count() if failed_only else 0
         profile = job.profile
         same = job.run_options
         if same is None and profile is not None:
             same = options_for(profile)  # a job stored without options (only tests make those)
-        if keys and same is not None:
-            options = same.only(keys).to_dict()
+        if failed and same is not None:
+            options = same.retrying(job.pk).to_dict()
         elif profile is not None:
             options = snapshot_options(profile)
         else:
@@ -198,8 +200,8 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
             action="job.retried",
             details={
                 "retry_of": job.pk,
-                "scope": "failed" if keys else "all",
-                "objects": len(keys) or None,
+                "scope": "failed" if failed else "all",
+                "objects": failed or None,
             },
             request=request,
         )
@@ -249,9 +251,10 @@ def continue_job(job: Job, *, actor, request=None) -> Job:
 
 
 def _continued(job: Job) -> dict:
-    """The cancelled job's own options, planned to skip what already arrived intact."""
+    """The cancelled job's own options and scope, planned to skip what already arrived
+    intact."""
     same = job.run_options or options_for(job.profile)
-    return dataclasses.replace(same.only(None), skip_intact=True).to_dict()
+    return dataclasses.replace(same, skip_intact=True).to_dict()
 
 
 def approve_job(job: Job, *, actor, request=None) -> Job:

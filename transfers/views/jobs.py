@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -17,7 +19,7 @@ from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import AuditEvent, Team
 from transfers import manifests, services, throughput
 from transfers.forms import JobFilterForm
-from transfers.models import Endpoint, Job, JobManifest, SyncProfile
+from transfers.models import Endpoint, Job, JobFailure, JobManifest, SyncProfile
 from transfers.views._common import TeamRights, act
 
 PAGE_SIZE = 50
@@ -75,15 +77,12 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     chart = _job_throughput(job)
-    failures = list(job.failures.order_by("id")[:FAILURES_SHOWN])
-    failure_count = len(failures)
-    if failure_count == FAILURES_SHOWN:
-        failure_count = job.failures.count()
+    after = request.GET.get("failures_after", "")
+    failures = _failure_page(job, int(after) if after.isdigit() and len(after) < 19 else 0)
     context = {
         "job": job,
         "can": TeamRights(request.user),
-        "failures": failures,
-        "failure_count": failure_count,
+        **failures,
         "retries": list(job.retries.order_by("id")),
         "endpoints": _endpoint_names(job),
         "chart": chart,
@@ -95,6 +94,30 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .first(),
     }
     return render(request, "transfers/job_detail.html", context)
+
+
+def _failure_page(job: Job, after: int) -> dict:
+    """A page of the job's failures (those stored after failure #`after`, oldest first) and
+    their counts by step: an index range and, unless the first page holds them all, one
+    count of the job's failures by operation. Never all the failures of a big job."""
+    rows = job.failures.order_by("id")
+    if after:
+        rows = rows.filter(pk__gt=after)
+    page = list(rows[: FAILURES_SHOWN + 1])
+    more = len(page) > FAILURES_SHOWN
+    page = page[:FAILURES_SHOWN]
+    if not after and not more:
+        counts = Counter(failure.operation for failure in page)
+    else:
+        counts = dict(job.failures.order_by().values_list("operation").annotate(n=Count("pk")))
+    labels = dict(JobFailure.Operation.choices)
+    return {
+        "failures": page,
+        "failure_count": sum(counts.values()),
+        "failure_counts": [(labels[op], counts[op]) for op in labels if counts.get(op)],
+        "failures_after": after,
+        "failures_next": page[-1].pk if more else None,
+    }
 
 
 def _summary(job: Job, chart: dict) -> dict:

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("transfers", "0007_job_prediction_basis"),
+        ("transfers", "0008_job_manifest_chunks"),
     ]
 
     operations = [

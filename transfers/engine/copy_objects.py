@@ -1,0 +1,116 @@
+"""The routes the engine copies object by object in threads of its own, through boto3:
+server-side CopyObject / UploadPartCopy within one endpoint (for what s5cmd copies badly),
+and the streamed relay between two endpoints.
+
+`run` is the runner's `_Run`: its spec, plan, clients, cancel event, tracker and journal, and
+`fail()`; this module only reads and reports through it (and names the relay's command).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from transfers.engine.locations import describe_error
+from transfers.engine.parallel import for_each
+from transfers.engine.planning import Decision
+from transfers.engine.relay import BufferBudget, Relay
+from transfers.engine.s3ops import server_side_copy
+from transfers.engine.spec import MiB
+
+if TYPE_CHECKING:
+    from transfers.engine.runner import _Run
+
+
+def batchable(run: _Run, decision: Decision) -> bool:
+    """Whether s5cmd can server-side copy this key. Not: objects over the CopyObject limit
+    (#29), 'folder' keys ending in '/', keys with spaces (s5cmd form-encodes them in the
+    copy source, which some services read back as '+'), line breaks, or '.'/'..'/''
+    segments (URL cleaning). Those go through CopyObject/UploadPartCopy here."""
+    key = decision.key
+    if decision.size > run.spec.runtime.multipart_copy_threshold:
+        return False
+    if key.endswith("/") or any(c in key for c in " \n\r"):
+        return False
+    return not any(s in ("", ".", "..") for s in key.split("/"))
+
+
+def copy_server_side(run: _Run, decisions: Iterable[Decision]) -> None:
+    spec, plan = run.spec, run.plan
+    client = run.clients["source"]
+    options = spec.options
+
+    def copy_one(decision: Decision) -> None:
+        key = decision.key
+        server_side_copy(
+            client,
+            source_bucket=spec.source.bucket,
+            source_key=plan.source_base + key,
+            destination_bucket=spec.destination.bucket,
+            destination_key=spec.destination.prefix + key,
+            size=decision.size,
+            part_size=options.part_size_mb * MiB,
+            concurrency=options.concurrency,
+            storage_class=options.storage_class,
+            threshold=spec.runtime.multipart_copy_threshold,
+            cancel=run.cancel,
+            on_bytes=lambda n: run.tracker.add(bytes=n),
+        )
+        run.journal.copied(key)
+        run.tracker.add(objects=1)
+
+    copy_each(
+        run, decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
+    )
+
+
+def copy_by_relay(run: _Run, decisions: Iterable[Decision]) -> None:
+    spec, plan = run.spec, run.plan
+    options, runtime = spec.options, spec.runtime
+    objects = max(1, min(options.workers, runtime.relay_max_objects))
+    relay = Relay(
+        spec.source,
+        spec.destination,
+        run.clients["source"],
+        run.clients["destination"],
+        source_base=plan.source_base,
+        part_size=options.part_size_mb * MiB,
+        concurrency=options.concurrency,
+        storage_class=options.storage_class,
+        budget=BufferBudget(runtime.relay_buffer_bytes),
+        part_threads=max(2, min(32, objects * options.concurrency)),
+        cancel=run.cancel,
+        on_bytes=lambda n: run.tracker.add(bytes=n),
+    )
+    run.command = (
+        f"relay {spec.source.display} -> {spec.destination.display} "
+        f"({objects} objects at a time, {runtime.relay_buffer_bytes // MiB} MiB of buffers)"
+    )
+    run.budget = relay.budget
+
+    def copy_one(decision: Decision) -> None:
+        relay.copy(decision.key)
+        run.journal.copied(decision.key)
+        run.tracker.add(objects=1)
+
+    try:
+        copy_each(run, decisions, copy_one, threads=objects, endpoint=None)
+    finally:
+        relay.close()
+
+
+def copy_each(run: _Run, decisions, work, *, threads: int, endpoint) -> None:
+    def describe(exc: BaseException) -> str:
+        if isinstance(exc, (BotoCoreError, ClientError)):
+            return describe_error(exc, endpoint)
+        return str(exc) or exc.__class__.__name__
+
+    failures = for_each(
+        decisions, work, threads=max(1, threads), cancel=run.cancel, describe=describe
+    )
+    if run.cancel.is_set():
+        return  # what broke off is the cancel's doing, not the objects'
+    for decision, error in failures.items():
+        run.fail(decision.key, "copy", error)
