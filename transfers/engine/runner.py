@@ -217,15 +217,9 @@ class _Run:
             self.plan = plan = self.plan_while_copying()
         else:
             self.plan = plan = build_plan(spec, self.clients, cancel=self.cancel)
+            self._planned(plan)
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
-        self.tracker.set_totals(
-            objects=plan.objects_to_copy + plan.objects_rejected,
-            bytes=plan.bytes_to_copy,
-            skipped=plan.unchanged,
-        )
-        for decision in plan.decisions(REJECT):
-            self.fail(decision.key, "copy", decision.reason)
 
         threshold = options.delete_threshold
         if threshold is not None and plan.objects_to_delete > threshold:
@@ -278,6 +272,19 @@ class _Run:
                 return self.result(Outcome.CANCELLED)
         return self.result(self.outcome(), verification=verification)
 
+    def _planned(self, plan: Plan) -> None:
+        """The plan is made (while the copy may still run): the totals are known, and the keys
+        it rejected fail now, so they are recorded before the copy ends."""
+        if self.cancel.is_set():
+            return
+        self.tracker.set_totals(
+            objects=plan.objects_to_copy + plan.objects_rejected,
+            bytes=plan.bytes_to_copy,
+            skipped=plan.unchanged,
+        )
+        for decision in plan.decisions(REJECT):
+            self.fail(decision.key, "copy", decision.reason)
+
     def _copies_while_planning(self, *, cleanup_previous: bool) -> bool:
         """Whether the copy can start while the plan is being made: not when a mirror may
         have to stop for approval before anything is written (its delete count is known only
@@ -309,6 +316,7 @@ class _Run:
                 outcome["plan"] = build_plan(
                     self.spec, self.clients, cancel=self.cancel, on_attempt=on_attempt
                 )
+                self._planned(outcome["plan"])
             except BaseException as exc:  # raised in this thread below
                 outcome["error"] = exc
             finally:
