@@ -10,9 +10,9 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 
 from accounts.access import object_for
-from syncportal.api import errors
 from syncportal.schemas import Id, Text
-from transfers import prediction, services
+from transfers import services
+from transfers.api import previews as previews_api
 from transfers.api.common import (
     LIST,
     MAX_INT,
@@ -31,6 +31,7 @@ from transfers.api.notifications import (
     NotificationOut,
     SkippedRunOut,
 )
+from transfers.api.previews import PreviewOut
 from transfers.models import (
     Job,
     Notification,
@@ -178,24 +179,6 @@ class ProfileFilter(Schema):
     team: Id | None = None
 
 
-class PlanOut(Schema):
-    route: str = Field(..., description="server_side, relay, upload or download.")
-    mode: SyncProfile.Mode
-    objects_to_copy: int
-    bytes_to_copy: int
-    objects_to_delete: int
-    objects_unchanged: int
-    objects_rejected: int
-    sample_to_copy: list[str]
-    sample_to_delete: list[str]
-    sample_rejected: list[dict[str, str]]
-    predicted_seconds: float | None = Field(
-        ...,
-        description="How long a run copying this would take at the pace of earlier successful "
-        "runs (the profile's, else the team's); null without any.",
-    )
-
-
 @router.get("", response={200: list[ProfileOut], **LIST}, summary="List profiles of your teams")
 @paginate
 def list_profiles(request: HttpRequest, filters: ProfileFilter = Query(...)):
@@ -281,19 +264,33 @@ def run_profile(
 
 
 @router.post(
-    "/{int:profile_id}/preview",
-    response={200: PlanOut, **WRITE, **errors(502)},
-    summary="What a run would copy and delete now, without moving data (operators)",
+    "/{int:profile_id}/previews",
+    response={202: PreviewOut, **WRITE},
+    summary="Preview a run: what it would copy and delete now, without moving data (operators)",
+    description=(
+        "Queues a preview and answers at once (202, `Location: /api/v1/previews/{id}`); a "
+        "worker lists both sides and plans. Follow it with `GET /previews/{id}` until it is "
+        "`succeeded` (its `result` is the plan), `failed` (`error` says why, e.g. an endpoint "
+        "that cannot be reached) or `cancelled`. One preview of a profile at a time: 409 while "
+        "one is queued or running."
+    ),
 )
-def preview_profile(
-    request: HttpRequest,
-    profile_id: int,
-    sample: int = Query(20, ge=0, le=100, description="Keys listed per sample."),
-):
-    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
-    plan = services.preview_profile(profile, sample=sample)
-    forecast = prediction.predict_for(profile, plan.objects_to_copy, plan.bytes_to_copy)
-    return {**plan.as_dict(), "predicted_seconds": forecast.seconds}
+def start_preview(request: HttpRequest, response: HttpResponse, profile_id: int):
+    return previews_api.start(request, response, profile_id)
+
+
+@router.post(
+    "/{int:profile_id}/preview",
+    response={202: PreviewOut, **WRITE},
+    summary="Start a preview (operators); kept for older clients",
+    description=(
+        "The same as `POST /profiles/{id}/previews`: it queues a preview and answers 202 with "
+        "it. It used to answer with the plan itself, listing both sides inside the request."
+    ),
+    deprecated=True,
+)
+def preview_profile(request: HttpRequest, response: HttpResponse, profile_id: int):
+    return previews_api.start(request, response, profile_id)
 
 
 @router.get(

@@ -19,6 +19,7 @@ from transfers.services.notifications import (
     delete_notification,
     update_notification,
 )
+from transfers.services.previews import cancel_preview, start_preview
 from transfers.services.profiles import (
     create_profile,
     delete_profile,
@@ -31,6 +32,7 @@ __all__ = [
     "add_notification",
     "approve_job",
     "cancel_job",
+    "cancel_preview",
     "create_endpoint",
     "create_profile",
     "delete_endpoint",
@@ -41,6 +43,7 @@ __all__ = [
     "rotate_endpoint_secret",
     "run_scheduled",
     "start_job",
+    "start_preview",
     "test_endpoint",
     "update_endpoint",
     "update_notification",

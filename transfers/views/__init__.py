@@ -28,6 +28,8 @@ from transfers.views.notifications import (
     profile_deliveries,
 )
 from transfers.views.profiles import (
+    preview_cancel,
+    preview_detail,
     profile_create,
     profile_delete,
     profile_detail,
@@ -57,6 +59,8 @@ __all__ = [
     "notification_add",
     "notification_delete",
     "notification_enabled",
+    "preview_cancel",
+    "preview_detail",
     "profile_create",
     "profile_delete",
     "profile_deliveries",
