@@ -25,7 +25,7 @@ from syncportal.crypto import DecryptionError
 from transfers import prediction
 from transfers.engine import EngineError, plan_transfer
 from transfers.errors import Unavailable
-from transfers.models import Preview
+from transfers.models import Preview, SyncProfile
 from transfers.progress import publish, team_group
 from transfers.specs import snapshot_options, spec_from_options
 
@@ -90,7 +90,7 @@ def run_preview(preview_id: int) -> str:
         error = f"The endpoint's credentials cannot be read: {exc}"
         return _finish(preview, Preview.State.FAILED, error=error)
     listed: dict[str, int] = {}
-    if preview.profile.mode != "copy":
+    if preview.profile.mode != SyncProfile.Mode.COPY:  # a copy does not list the destination
         listed["destination"] = 0
     planner = _Planner(spec, listed)
     planner.start()

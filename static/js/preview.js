@@ -9,6 +9,7 @@
   const SP = window.SyncPortal;
   const f = SP.format;
   const LABELS = { queued: "Queued", running: "Listing" };
+  const DOING = { queued: "waiting for a worker", running: "listing" };
   let socket = null;
   let followed = null;
 
@@ -25,6 +26,7 @@
     set("source_listed", f.count(message.source_listed));
     if (message.destination_listed !== null) set("destination_listed", f.count(message.destination_listed));
     set("elapsed", f.duration(message.elapsed_seconds));
+    if (DOING[message.state]) set("doing", DOING[message.state]);
     root.querySelectorAll('[data-preview-field="state"]').forEach(function (badge) {
       badge.className = "badge badge-" + message.state;
       badge.textContent = LABELS[message.state] || message.state;

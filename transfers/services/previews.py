@@ -29,6 +29,8 @@ def start_preview(profile: SyncProfile, *, actor, request=None) -> Preview:
                 team_id=profile.team_id,
                 profile=profile,
                 requested_by=_real(actor),
+                # A copy does not list the destination: no count to show for it.
+                destination_listed=None if profile.mode == SyncProfile.Mode.COPY else 0,
                 heartbeat_at=now,
                 expires_at=now + timedelta(hours=settings.PREVIEW_RESULT_HOURS),
             )
