@@ -9,8 +9,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.conftest import PHONE, screenshot, sign_in
 from tests.support import enrol_totp
-from tests.transfers.support import put_objects
-from transfers.models import SyncProfile
+from tests.transfers.support import put_objects, same_bucket_profile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.timeout(180)]
 
@@ -30,16 +29,7 @@ def test_a_preview_shows_its_progress_then_the_plan(
         s3_a.client(), bucket, {f"day-{n:02}.csv": b"x" * n for n in range(30)}, prefix="src/"
     )
     endpoint = s3_a.endpoint(team, "Sandbox S3", url=proxy_a.url)
-    profile = SyncProfile.objects.create(
-        team=team,
-        name="Daily exports",
-        source_endpoint=endpoint,
-        source_bucket=bucket,
-        source_prefix="src/",
-        destination_endpoint=endpoint,
-        destination_bucket=bucket,
-        destination_prefix="dst/",
-    )
+    profile = same_bucket_profile(team, owner, endpoint, bucket, name="Daily exports")
     # The destination's listing is held: the worker lists the source's first key and waits.
     held = proxy_a.hold(destination_listing)
     page.set_viewport_size(viewport)
