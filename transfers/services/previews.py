@@ -70,9 +70,11 @@ def _enqueue(preview: Preview) -> None:
             finished_at=now,
         )
         preview.refresh_from_db()
+        broadcast(preview)
     else:
+        # No message for "queued": the page that asked has the preview already, and sockets
+        # hear from the worker as soon as it starts; the request stays short.
         broker_outage.succeeded()
-    broadcast(preview)
 
 
 def cancel_preview(preview: Preview, *, actor, request=None) -> Preview:
