@@ -276,3 +276,19 @@ def test_a_cancelled_preview_is_not_run(team, operator, offline_profile):
     assert previews.run_preview(preview.pk) == "not queued"
     preview.refresh_from_db()
     assert preview.state == "cancelled" and preview.started_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_preview_that_cannot_be_queued_fails_at_once_saying_why(
+    own_redis, api_as, operator, offline_profile
+):
+    api = api_as(operator)
+    own_redis.stop()
+    response = api.post(f"/profiles/{offline_profile.pk}/previews")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["state"] == "failed" and body["finished_at"] is not None
+    assert body["error"] == "The job queue is unavailable right now: try again in a moment."
+    own_redis.start()
+    # Not left in progress: the profile can be previewed again.
+    assert api.post(f"/profiles/{offline_profile.pk}/previews").status_code == 202
