@@ -94,6 +94,20 @@ def run_preview(preview_id: int) -> str:
         listed["destination"] = 0
     planner = _Planner(spec, listed)
     planner.start()
+    try:
+        return _follow(preview, planner, listed)
+    except Exception as exc:
+        logger.exception("preview %s crashed", preview.pk)
+        return _finish(
+            preview, Preview.State.FAILED, error=f"Internal error: {exc.__class__.__name__}"
+        )
+    finally:
+        planner.cancel.set()  # harmless once it has planned; on any early return, stop listing
+
+
+def _follow(preview: Preview, planner: _Planner, listed: dict[str, int]) -> str:
+    """Report the planner's progress until it is done (or the preview stops running), then
+    store the outcome."""
     published = stored = float("-inf")
     while True:
         planner.join(PUBLISH_INTERVAL)
@@ -104,8 +118,7 @@ def run_preview(preview_id: int) -> str:
         preview.destination_listed = listed.get("destination")
         if now - stored >= STORE_INTERVAL:
             stored = now
-            if not _store_progress(preview):
-                planner.cancel.set()  # cancelled (or reaped) meanwhile: stop listing
+            if not _store_progress(preview):  # cancelled (or reaped) meanwhile
                 logger.info("preview %s: stopped, it is no longer running", preview.pk)
                 return "stopped"
         if now - published >= PUBLISH_INTERVAL:
