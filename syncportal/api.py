@@ -224,6 +224,7 @@ api.add_router("/teams", "accounts.api.router")
 api.add_router("/endpoints", "transfers.api.endpoints.router")
 api.add_router("/profiles", "transfers.api.profiles.router")
 api.add_router("/jobs", "transfers.api.jobs.router")
+api.add_router("/previews", "transfers.api.previews.router")
 api.add_router("/notifications", "transfers.api.notifications.router")
 api.add_router("/audit", "accounts.audit_api.router")
 

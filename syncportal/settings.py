@@ -397,6 +397,9 @@ LOCAL_ROOTS = [Path(p) for p in env.list("LOCAL_ROOTS", [])]
 ENDPOINT_ALLOW_PRIVATE_NETWORKS = env.bool("ENDPOINT_ALLOW_PRIVATE_NETWORKS", False)
 # The Celery queue jobs run on (workers must consume it: `celery worker -Q ...`).
 TRANSFER_QUEUE = env.str("TRANSFER_QUEUE", "celery")
+# The queue previews run on: the jobs' by default; a queue of its own (and a worker consuming
+# it) keeps previews quick while long jobs fill every slot.
+PREVIEW_QUEUE = env.str("PREVIEW_QUEUE", TRANSFER_QUEUE)
 # A worker renews its job's lease every quarter of this; a lease older than this is a dead
 # worker, whose job the reaper re-queues (up to TRANSFER_MAX_ATTEMPTS claims) or fails.
 TRANSFER_LEASE_SECONDS = env.int("TRANSFER_LEASE_SECONDS", 60, min=5)
@@ -432,6 +435,9 @@ FRESHNESS_CHECK_INTERVAL = env.int("FRESHNESS_CHECK_INTERVAL", 60, min=10)
 # Throughput samples (about one per second of a run) of jobs finished longer ago than this are
 # deleted daily (transfers.retention); 0 keeps them all. Jobs themselves are kept.
 JOB_SAMPLE_RETENTION_DAYS = env.int("JOB_SAMPLE_RETENTION_DAYS", 90, min=0)
+# A preview's result is kept (and shown on the profile page) this many hours after it
+# finishes; older previews are pruned with the job history.
+PREVIEW_RESULT_HOURS = env.int("PREVIEW_RESULT_HOURS", 24, min=1, max=24 * 366)
 # Profiles' cron schedules are not here: each is a django-celery-beat row the profile services
 # keep in step with the profile (transfers.services.schedules).
 CELERY_BEAT_SCHEDULE = {

@@ -13,10 +13,13 @@ the same examples every time.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, openapi
 from schemathesis.checks import not_a_server_error
@@ -32,7 +35,15 @@ from tests.support import clear_app_cache, enrol_totp
 from transfers import services
 from transfers.engine import ManifestEntry
 from transfers.manifests import ManifestWriter
-from transfers.models import Delivery, Endpoint, Job, JobFailure, JobSample, SyncProfile
+from transfers.models import (
+    Delivery,
+    Endpoint,
+    Job,
+    JobFailure,
+    JobSample,
+    Preview,
+    SyncProfile,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -96,6 +107,31 @@ def world(team, owner, s3):
         secret=WEBHOOK_SECRET,
     )
     Delivery.objects.create(notification=hook, event="job.failed", job=finished, payload={})
+    preview = Preview.objects.create(
+        team=team,
+        profile=profile,
+        requested_by=owner,
+        state="succeeded",
+        source_listed=2,
+        destination_listed=1,
+        result={
+            "route": "server_side",
+            "mode": "sync",
+            "objects_to_copy": 1,
+            "bytes_to_copy": 9,
+            "objects_to_delete": 0,
+            "objects_unchanged": 1,
+            "objects_rejected": 0,
+            "sample_to_copy": ["a.csv"],
+            "sample_to_delete": [],
+            "sample_rejected": [],
+            "predicted_seconds": None,
+            "prediction_basis": "",
+        },
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     queued = Job.objects.create(team=team, profile_name="queued")
     waiting = Job.objects.create(team=team, profile_name="waiting", state="awaiting_approval")
     event = audit.record("team.created", actor=owner, target=team, team=team)
@@ -109,6 +145,7 @@ def world(team, owner, s3):
         "profile_id": profile.pk,
         "event_id": event.pk,
         "notification_id": hook.pk,
+        "preview_id": preview.pk,
     }
     job_for = {"cancel": queued.pk, "approve": waiting.pk}
     return {"token": token, "ids": ids, "job_for": job_for, "finished_job": finished.pk}

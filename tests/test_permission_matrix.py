@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ from channels.testing.websocket import WebsocketCommunicator
 from django.apps import apps
 from django.test import RequestFactory
 from django.urls import URLResolver, get_resolver, path, resolve
+from django.utils import timezone
 
 from accounts import audit
 from accounts.access import Role
@@ -44,6 +46,7 @@ from transfers.models import (
     JobFailure,
     JobSample,
     Notification,
+    Preview,
     SkippedRun,
     SyncProfile,
 )
@@ -159,7 +162,10 @@ PAGES = [
     Door("GET", "/profiles/{profile}/", IN_TEAM),
     Door("GET", "/profiles/{profile}/edit/", OPERATE_PAGE),
     Door("POST", "/profiles/{profile}/edit/", OPERATE_POST, PROFILE_FORM),
-    Door("POST", "/profiles/{profile}/preview/", OPERATE_PAGE),
+    # Previews: operators start and cancel them (the page follows them); members read them.
+    Door("POST", "/profiles/{profile}/preview/", OPERATE_POST),
+    Door("GET", "/previews/{preview}/", statuses(302, 302, 302, 404, 302)),  # htmx: a fragment
+    Door("POST", "/previews/{preview}/cancel/", OPERATE_POST),
     Door("POST", "/profiles/{profile}/run/", OPERATE_POST),
     Door("POST", "/profiles/{profile}/delete/", OPERATE_POST),
     Door("GET", "/profiles/schedule/?schedule=30+2+*+*+*", READ_ALL),  # reads no data
@@ -259,8 +265,11 @@ API = [
     Door("PATCH", "/api/v1/profiles/{profile}", api_operate(200), {"workers": 8}),
     Door("DELETE", "/api/v1/profiles/{spare_profile}", api_operate(204)),
     Door("POST", "/api/v1/profiles/{profile}/run", api_operate(201)),
-    # The world's endpoint answers nobody: a preview that passed the access check is a 502.
-    Door("POST", "/api/v1/profiles/{profile}/preview", api_operate(502)),
+    # Previews are queued (202) whatever the endpoint: the worker lists, not the request.
+    Door("POST", "/api/v1/profiles/{profile}/previews", api_operate(202)),
+    Door("POST", "/api/v1/profiles/{profile}/preview", api_operate(202)),  # the older route
+    Door("GET", "/api/v1/previews/{preview}", API_IN_TEAM),
+    Door("POST", "/api/v1/previews/{preview}/cancel", api_operate(200)),
     Door("GET", "/api/v1/profiles/{profile}/skipped-runs", API_IN_TEAM),
     # Notifications: members read them and their deliveries; operators and admins manage them.
     Door("GET", "/api/v1/profiles/{profile}/notifications", API_IN_TEAM),
@@ -346,6 +355,14 @@ SOCKETS = [
         initial_messages=1,
     ),
     Socket(
+        "/ws/previews/{preview}/",
+        "preview.{preview}",
+        MEMBERS_WATCH,
+        CLOSES_FOR_OUTSIDERS,
+        application=portal_app,
+        initial_messages=1,
+    ),
+    Socket(
         "/ws/dashboard/",
         "team.{team}",
         MEMBERS_WATCH,
@@ -383,6 +400,10 @@ def world(team, other_team, owner, operator, viewer, outsider):
     }
     profile = SyncProfile.objects.create(team=team, name="matrix", **locations)
     spare_profile = SyncProfile.objects.create(team=team, name="spare", **locations)
+    previewed = SyncProfile.objects.create(team=team, name="previewed", **locations)
+    preview = Preview.objects.create(
+        team=team, profile=previewed, state="running", expires_at=timezone.now() + timedelta(1)
+    )
     finished = Job.objects.create(team=team, profile_name="matrix", state="succeeded")
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=1)
     JobFailure.objects.create(job=finished, key="a", operation="verify", error="size differs")
@@ -417,6 +438,7 @@ def world(team, other_team, owner, operator, viewer, outsider):
                 team=team, profile=spare_profile, profile_name="spare", state="cancelled"
             ).pk,
             "notification": hook.pk,
+            "preview": preview.pk,
             "event": audit.record("team.created", target=team, team=team).pk,
             "token": create_api_token(
                 owner, name="alice's", scope="read", teams=[team], expires_in_days=1

@@ -11,10 +11,11 @@ from typing import Any
 
 from accounts.models import Team
 from accounts.realtime import NOT_FOUND, UNAUTHENTICATED, GroupConsumer
-from transfers.models import Job
+from transfers.models import Job, Preview
+from transfers.previews import SNAPSHOT, message_for, preview_group
 from transfers.progress import current_seq, job_group, message_for_job, team_group
 
-__all__ = ["NOT_FOUND", "UNAUTHENTICATED", "DashboardConsumer", "JobConsumer"]
+__all__ = ["NOT_FOUND", "UNAUTHENTICATED", "DashboardConsumer", "JobConsumer", "PreviewConsumer"]
 
 
 class _JobUpdates(GroupConsumer):
@@ -26,6 +27,12 @@ class _JobUpdates(GroupConsumer):
         # groups were left after the re-check) is dropped too.
         groups = self.groups_joined
         if job_group(event.get("job")) in groups or team_group(event.get("team")) in groups:
+            await self.send_json(event)
+
+    async def preview_update(self, event: dict) -> None:
+        # The team's group carries previews too; the same late-message rule as above.
+        groups = self.groups_joined
+        if preview_group(event.get("preview")) in groups or team_group(event.get("team")) in groups:
             await self.send_json(event)
 
 
@@ -45,6 +52,22 @@ class JobConsumer(_JobUpdates):
         if job is None:
             return []
         return [{**message_for_job(job, seq=current_seq(job.pk)), "type": "job.snapshot"}]
+
+
+class PreviewConsumer(_JobUpdates):
+    """`/ws/previews/<id>/`: a preview's progress, starting with a snapshot as stored."""
+
+    def _preview(self, user: Any) -> Preview | None:
+        preview_id = self.scope["url_route"]["kwargs"]["preview_id"]
+        return Preview.objects.visible_to(user).filter(pk=preview_id).first()
+
+    def groups_for(self, user: Any) -> list[str] | None:
+        preview = self._preview(user)
+        return [preview_group(preview.pk)] if preview is not None else None
+
+    def initial_messages(self, user: Any) -> list[dict]:
+        preview = self._preview(user)
+        return [message_for(preview, kind=SNAPSHOT)] if preview is not None else []
 
 
 class DashboardConsumer(_JobUpdates):

@@ -27,6 +27,14 @@ class ProfileBusy(Conflict):
     """A profile with a job in progress cannot start another one or be deleted."""
 
 
+class PreviewBusy(Conflict):
+    """A profile has one preview in progress at a time."""
+
+
+class PreviewStateError(Conflict):
+    """E.g. cancelling a preview that has finished."""
+
+
 class Unavailable(DomainError):
     """An endpoint or directory the operation needs cannot be used now; the message says why."""
 

@@ -687,3 +687,81 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.notification_id}: {self.state}"
+
+
+class PreviewQuerySet(TeamScopedQuerySet):
+    def fresh(self, now: datetime | None = None) -> PreviewQuerySet:
+        """Previews whose result is still kept (PREVIEW_RESULT_HOURS after they were asked for,
+        or after they finished); older ones are pruned."""
+        return self.filter(expires_at__gt=now or timezone.now())
+
+
+class Preview(models.Model):
+    """A dry run of a profile in a worker: both sides listed and merged into a plan, with its
+    progress while it lists and the plan's summary once done; moves nothing."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Listing"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+    FINISHED_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey(SyncProfile, on_delete=models.CASCADE, related_name="previews")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    source_listed = models.BigIntegerField(default=0, help_text="Source objects listed so far.")
+    destination_listed = models.BigIntegerField(
+        null=True, blank=True, help_text="Destination objects listed so far; empty in copy mode."
+    )
+    result = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The plan's counts and sample keys, and the predicted duration (bounded).",
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Renewed by the worker while it lists: a running preview whose worker died stops being
+    # renewed, and the reaper fails it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = PreviewQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["profile", "-created_at", "-id"], name="preview_profile_newest"),
+            models.Index(fields=["state", "heartbeat_at"], name="preview_state_heartbeat"),
+            models.Index(fields=["expires_at"], name="preview_expires"),
+        ]
+        constraints = [
+            # A second listing of the same buckets at once would only double their load.
+            models.UniqueConstraint(
+                fields=["profile"],
+                condition=Q(state__in=["queued", "running"]),
+                name="preview_one_active_per_profile",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Preview #{self.pk} of profile {self.profile_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def elapsed_seconds(self) -> float:
+        """From the request (or the start of the listing) to the end, or so far."""
+        start = self.started_at or self.created_at
+        end = self.finished_at or timezone.now()
+        return max(0.0, round((end - start).total_seconds(), 3))

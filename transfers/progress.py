@@ -133,14 +133,27 @@ async def _send(layer, payload: dict[str, Any]) -> None:
 
 
 def broadcast_job(job: Job) -> None:
-    """Tell the job's and the team's sockets about the job as stored. Never raises: a live view
-    is a convenience, the database is the truth."""
+    """Tell the job's and the team's sockets about the job as stored."""
+    publish(
+        lambda: message_for_job(job), [job_group(job.pk), team_group(job.team_id)], f"job {job.pk}"
+    )
+
+
+def publish(payload: Callable[[], dict[str, Any]], groups: list[str], about: str) -> None:
+    """Send the message `payload()` makes (it may read Redis too) to `groups`. Never raises: a
+    live view is a convenience, the database is the truth."""
+
+    async def send(message: dict[str, Any]) -> None:
+        layer = get_channel_layer()
+        for group in groups:
+            await layer.group_send(group, message)
+
     try:
-        async_to_sync(_send)(get_channel_layer(), message_for_job(job))
+        async_to_sync(send)(payload())
     except _REDIS_ERRORS as exc:
-        channel_outage.failed(exc, "sockets miss job changes meanwhile, the jobs go on")
+        channel_outage.failed(exc, "sockets miss changes meanwhile, the jobs go on")
     except Exception:
-        logger.exception("could not broadcast job %s", job.pk)
+        logger.exception("could not broadcast %s", about)
     else:
         channel_outage.succeeded()
 

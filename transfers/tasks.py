@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from transfers import dispatch, execution, notifications, retention
+from transfers import dispatch, execution, notifications, previews, retention
 from transfers.models import SkippedRun
 from transfers.services import browse, freshness, schedules
 
@@ -27,13 +27,22 @@ def count_prefix_usage(endpoint_id: int, bucket: str, prefix: str) -> str:
     return browse.run_prefix_count(endpoint_id, bucket, prefix).state
 
 
+@shared_task(name="transfers.run_preview", acks_late=True, reject_on_worker_lost=True)
+def run_preview(preview_id: int) -> str:
+    """List and plan one preview, reporting its progress. A message for a preview that is no
+    longer queued (cancelled, or already taken) does nothing."""
+    return previews.run_preview(preview_id)
+
+
 @shared_task(name="transfers.reap_jobs")
 def reap_jobs() -> dict[str, list[int]]:
-    """Periodic (beat): re-queue or fail the jobs of workers whose lease expired, and dispatch
-    again the queued jobs whose broker message may be lost."""
+    """Periodic (beat): re-queue or fail the jobs of workers whose lease expired, dispatch
+    again the queued jobs whose broker message may be lost, and fail the previews whose worker
+    stopped."""
     return {
         "reaped": execution.reap_expired_leases(),
         "redispatched": dispatch.redispatch_lost(),
+        "previews_failed": previews.reap_stale(),
     }
 
 
@@ -46,8 +55,9 @@ def sweep_uploads(job_id: int) -> int:
 
 @shared_task(name="transfers.prune_job_history")
 def prune_job_history() -> int:
-    """Periodic (beat, daily): delete the samples of jobs past JOB_SAMPLE_RETENTION_DAYS."""
-    return retention.prune_job_history()
+    """Periodic (beat, daily): delete the samples of jobs past JOB_SAMPLE_RETENTION_DAYS and
+    the previews past PREVIEW_RESULT_HOURS."""
+    return retention.prune_job_history() + retention.prune_previews()
 
 
 @shared_task(name="transfers.run_scheduled")

@@ -29,6 +29,8 @@ urlpatterns = [
         name="notification_enabled",
     ),
     path("notifications/<int:pk>/delete/", views.notification_delete, name="notification_delete"),
+    path("previews/<int:pk>/", views.preview_detail, name="preview_detail"),
+    path("previews/<int:pk>/cancel/", views.preview_cancel, name="preview_cancel"),
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("jobs/<int:pk>/failures.csv", views.job_failures_csv, name="job_failures_csv"),

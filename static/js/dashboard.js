@@ -67,6 +67,7 @@
   }, 500);
 
   function onMessage(message) {
+    if (message.job === undefined) return; // a preview's progress (the team's group carries it)
     const known = row(message.job);
     latest.set(message.job, {
       state: message.state,

@@ -113,3 +113,44 @@ def test_the_dashboard_relays_team_jobs_and_nothing_else(
         await theirs.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_a_preview_is_followed_on_its_socket_and_on_the_team_dashboard(
+    settings, offline_profile, owner, viewer, outsider
+):
+    settings.PREVIEW_QUEUE = "nobody-listens-here"
+    preview = services.start_preview(offline_profile, actor=owner)
+    enrol_totp(outsider)
+    ours_cookie, theirs_cookie = session_cookie(viewer), session_cookie(outsider)
+
+    async def scenario():
+        socket = communicator(f"/ws/previews/{preview.pk}/", cookie=ours_cookie)
+        dashboard = communicator("/ws/dashboard/", cookie=ours_cookie)
+        theirs = communicator("/ws/dashboard/", cookie=theirs_cookie)
+        assert (await socket.connect())[0] and (await dashboard.connect())[0]
+        assert (await theirs.connect())[0]
+        snapshot = await socket.receive_json_from(timeout=5)
+        assert (snapshot["type"], snapshot["preview"], snapshot["state"]) == (
+            "preview.snapshot",
+            preview.pk,
+            "queued",
+        )
+        assert await closed_with(communicator(f"/ws/previews/{preview.pk}/")) == UNAUTHENTICATED
+        outsider_socket = communicator(f"/ws/previews/{preview.pk}/", cookie=theirs_cookie)
+        assert await closed_with(outsider_socket) == NOT_FOUND
+
+        await database_sync_to_async(services.cancel_preview)(preview, actor=owner)
+
+        for listener in (socket, dashboard):
+            update = await listener.receive_json_from(timeout=5)
+            assert (update["type"], update["state"], update["final"]) == (
+                "preview.update",
+                "cancelled",
+                True,
+            )
+            assert update["team"] == offline_profile.team_id and "job" not in update
+        assert await theirs.receive_nothing(timeout=0.5)
+        for listener in (socket, dashboard, theirs):
+            await listener.disconnect()
+
+    async_to_sync(scenario)()

@@ -9,7 +9,8 @@ import pytest
 
 from syncportal.api import api  # noqa: F401 - the root first: it mounts the routers
 from syncportal.limits import field_limits
-from transfers.api.profiles import PlanOut, ProfileIn, ProfilePatch
+from transfers.api.previews import PlanOut
+from transfers.api.profiles import ProfileIn, ProfilePatch
 from transfers.engine import PlanSummary
 from transfers.forms import ProfileForm
 from transfers.models import SyncProfile
@@ -48,4 +49,4 @@ def test_the_create_schema_takes_the_models_defaults_and_the_patch_none():
 
 def test_the_preview_schema_shows_every_field_of_the_engines_plan_summary():
     plan = {field.name for field in dataclasses.fields(PlanSummary)}
-    assert set(PlanOut.model_fields) == plan | {"predicted_seconds"}
+    assert set(PlanOut.model_fields) == plan | {"predicted_seconds", "prediction_basis"}

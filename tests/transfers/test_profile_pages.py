@@ -1,6 +1,6 @@
 """The profile pages: operators create and edit profiles with the service's rules shown on
-the fields, schedule them and set freshness targets, preview a run (with how long it would
-take) against real S3, run, approve and delete; viewers only read."""
+the fields, schedule them and set freshness targets, preview a run (its progress, then the plan
+with how long it would take) against real S3, run, approve and delete; viewers only read."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from tests.transfers.pages import endpoint, finished_job, profile, signed_in
 from tests.transfers.support import put_objects, sample_data
-from transfers.models import Job, SyncProfile
+from transfers.models import Job, Preview, SyncProfile
+from transfers.previews import run_preview
 
 pytestmark = pytest.mark.django_db
 
@@ -178,7 +179,7 @@ def test_running_starts_a_job_and_a_second_run_is_refused(team, operator):
     assert Job.objects.filter(profile=nightly).count() == 1
 
 
-def test_the_preview_shows_what_a_run_would_do(team, operator, s3_a):
+def test_the_preview_shows_its_progress_then_what_a_run_would_do(team, operator, viewer, s3_a):
     client = signed_in(operator)
     bucket = s3_a.bucket("preview")
     put_objects(s3_a.client(), bucket, sample_data(12), prefix="src/")
@@ -195,13 +196,28 @@ def test_the_preview_shows_what_a_run_would_do(team, operator, s3_a):
     )
     response = client.post(f"/profiles/{mirror.pk}/preview/", HTTP_HX_REQUEST="true")
     page = response.content.decode()
+    preview = Preview.objects.get(profile=mirror)
+    # The request only queued it: the page follows its socket until it ends.
     assert page.lstrip().startswith('<div id="preview"')
+    assert f'data-socket="/ws/previews/{preview.pk}/"' in page
+    assert "Source listed" in page and "Cancel the preview" in page
+    assert "waiting for a worker" in page
+
+    assert run_preview(preview.pk) == "succeeded"  # what the worker does (test_previews.py)
+    page = client.get(f"/previews/{preview.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "data-socket" not in page
     assert 'data-preview="copy">12<' in page and 'data-preview="delete">1<' in page
     assert "gone.bin" in page and "dir0/object-00000.bin" in page
     assert 'data-preview="predicted">—<' in page and "no earlier run to go by" in page
+    # A reload shows it too, to every member; only operators get the buttons.
+    for reader in (client, signed_in(viewer)):
+        assert 'data-preview="copy">12<' in reader.get(f"/profiles/{mirror.pk}/").content.decode()
 
     finished_job(mirror)  # 10 objects (10 MiB) in 10 s: one object a second
-    page = client.post(f"/profiles/{mirror.pk}/preview/").content.decode()
+    response = client.post(f"/profiles/{mirror.pk}/preview/")
+    assert response["Location"] == f"/profiles/{mirror.pk}/#preview"
+    assert run_preview(Preview.objects.latest("created_at").pk) == "succeeded"
+    page = client.get(f"/profiles/{mirror.pk}/").content.decode()
     assert 'data-preview="predicted">12 s<' in page
     assert "based on the last run of this profile" in page
 
@@ -209,9 +225,30 @@ def test_the_preview_shows_what_a_run_would_do(team, operator, s3_a):
 def test_a_preview_of_an_unreachable_endpoint_explains_why(team, operator):
     client = signed_in(operator)
     nightly = profile(team, endpoint(team, url="http://127.0.0.1:9"))
-    page = client.post(f"/profiles/{nightly.pk}/preview/").content.decode()
+    client.post(f"/profiles/{nightly.pk}/preview/")
+    assert run_preview(Preview.objects.get().pk) == "failed"
+    page = client.get(f"/profiles/{nightly.pk}/").content.decode()
     assert "The preview could not list the data." in page
     assert "127.0.0.1:9" in page
+
+
+def test_a_preview_is_cancelled_from_the_page(team, operator):
+    client = signed_in(operator)
+    nightly = profile(team, endpoint(team, url="http://127.0.0.1:9"))
+    client.post(f"/profiles/{nightly.pk}/preview/")
+    preview = Preview.objects.get()
+    page = client.post(f"/previews/{preview.pk}/cancel/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Cancelled" in page and f"Cancelled by {operator}." in page
+    assert "data-socket" not in page
+    again = client.post(f"/profiles/{nightly.pk}/preview/", HTTP_HX_REQUEST="true")
+    assert "Cancel the preview" in again.content.decode()
+    busy = client.post(f"/profiles/{nightly.pk}/preview/", HTTP_HX_REQUEST="true")
+    assert "already in progress" in busy.content.decode()
+    assert list(AuditEvent.objects.values_list("action", flat=True))[-3:] == [
+        "preview.started",
+        "preview.cancelled",
+        "preview.started",
+    ]
 
 
 def test_a_paused_mirror_is_approved_from_its_profile(team, operator):

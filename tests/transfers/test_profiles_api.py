@@ -298,11 +298,9 @@ def test_a_preview_lists_real_buckets_and_moves_nothing(api_as, operator, team, 
         destination_bucket=bucket,
         destination_prefix="out/",
     )
-    response = api_as(operator).post(f"/profiles/{profile.pk}/preview?sample=1")
-    assert response.status_code == 200, response.content
-    plan = response.json()
+    plan = _previewed(api_as(operator), profile)
     assert (plan["route"], plan["objects_to_copy"], plan["bytes_to_copy"]) == ("server_side", 2, 3)
-    assert (plan["objects_to_delete"], plan["sample_to_copy"]) == (1, ["a.csv"])
+    assert (plan["objects_to_delete"], plan["sample_to_copy"]) == (1, ["a.csv", "b.csv"])
     assert plan["predicted_seconds"] is None  # nothing to go by yet
     assert not Job.objects.exists()
 
@@ -318,17 +316,16 @@ def test_a_preview_lists_real_buckets_and_moves_nothing(api_as, operator, team, 
         started_at=started,
         finished_at=started + timedelta(seconds=8),
     )
-    plan = api_as(operator).post(f"/profiles/{profile.pk}/preview").json()
+    plan = _previewed(api_as(operator), profile)
     assert plan["predicted_seconds"] == 4.0
+    assert plan["prediction_basis"] == "based on the last run of this team"
 
 
-def test_an_unreachable_endpoint_makes_a_preview_a_502(api_as, operator, profile, endpoint):
-    from tests.support import free_port
+def _previewed(api, profile) -> dict:
+    """Start a preview through the API and run its task here (tests/transfers/test_previews.py
+    runs them in a real worker); the plan it leaves."""
+    from transfers.previews import run_preview
 
-    down = f"http://127.0.0.1:{free_port()}"
-    Endpoint.objects.filter(pk=endpoint.pk).update(url=down)
-    response = api_as(operator).post(f"/profiles/{profile.pk}/preview")
-    assert response.status_code == 502
-    assert response.json()["detail"].endswith(
-        f"Cannot reach {down}: the connection failed (connection refused)."
-    )
+    preview_id = api.post(f"/profiles/{profile.pk}/previews").json()["id"]
+    assert run_preview(preview_id) == "succeeded"
+    return api.get(f"/previews/{preview_id}").json()["result"]

@@ -1,6 +1,6 @@
-"""The transfers API: endpoints (+ test, credentials), profiles (+ run, preview, notifications,
-skipped runs), jobs (+ cancel, retry, approve, samples, failures, manifest), notifications
-(+ deliveries).
+"""The transfers API: endpoints (+ test, credentials), profiles (+ run, previews, notifications,
+skipped runs), previews (+ cancel), jobs (+ cancel, retry, approve, samples, failures,
+manifest), notifications (+ deliveries).
 
 Routes only validate, narrow with the access querysets (`request.auth`) and call
 `transfers.services`; they never change rows themselves. Secrets are accepted (write-only
@@ -8,6 +8,6 @@ fields) and never returned — except a new webhook's signing secret, once, in t
 created it.
 
 One module per section, mirroring `transfers.services` and `transfers.views`: `endpoints`,
-`profiles` (with a profile's notifications and skipped runs), `jobs`, `notifications`; `common`
-holds the error sets and bounds they share.
+`profiles` (with a profile's notifications and skipped runs), `previews`, `jobs`,
+`notifications`; `common` holds the error sets and bounds they share.
 """

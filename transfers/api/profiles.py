@@ -1,8 +1,7 @@
 """Profiles: create, change, run, preview, and a profile's notifications and skipped runs."""
 
-from dataclasses import fields as fields_of
 from datetime import datetime
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -13,10 +12,10 @@ from pydantic import create_model
 from pydantic.fields import FieldInfo
 
 from accounts.access import object_for
-from syncportal.api import errors
 from syncportal.limits import schema_default, schema_limits
 from syncportal.schemas import Id, Text
-from transfers import prediction, services
+from transfers import services
+from transfers.api import previews as previews_api
 from transfers.api.common import (
     LIST,
     MAX_INT,
@@ -34,7 +33,7 @@ from transfers.api.notifications import (
     NotificationOut,
     SkippedRunOut,
 )
-from transfers.engine import PlanSummary
+from transfers.api.previews import PreviewOut
 from transfers.models import (
     Job,
     Notification,
@@ -186,28 +185,6 @@ class ProfileFilter(Schema):
     team: Id | None = None
 
 
-def _plan_schema() -> type[Schema]:
-    """The engine's `PlanSummary` as the API shows a preview, with the predicted duration."""
-    types = get_type_hints(PlanSummary)
-    fields: dict[str, Any] = {
-        field.name: (types[field.name], ...) for field in fields_of(PlanSummary)
-    }
-    fields["route"] = (str, Field(..., description="server_side, relay, upload or download."))
-    fields["mode"] = (SyncProfile.Mode, ...)
-    fields["predicted_seconds"] = (
-        float | None,
-        Field(
-            ...,
-            description="How long a run copying this would take at the pace of earlier "
-            "successful runs (the profile's, else the team's); null without any.",
-        ),
-    )
-    return create_model("PlanOut", __base__=Schema, __module__=__name__, **fields)
-
-
-PlanOut = _plan_schema()
-
-
 @router.get("", response={200: list[ProfileOut], **LIST}, summary="List profiles of your teams")
 @paginate
 def list_profiles(request: HttpRequest, filters: ProfileFilter = Query(...)):
@@ -293,19 +270,33 @@ def run_profile(
 
 
 @router.post(
-    "/{int:profile_id}/preview",
-    response={200: PlanOut, **WRITE, **errors(502)},
-    summary="What a run would copy and delete now, without moving data (operators)",
+    "/{int:profile_id}/previews",
+    response={202: PreviewOut, **WRITE},
+    summary="Preview a run: what it would copy and delete now, without moving data (operators)",
+    description=(
+        "Queues a preview and answers at once (202, `Location: /api/v1/previews/{id}`); a "
+        "worker lists both sides and plans. Follow it with `GET /previews/{id}` until it is "
+        "`succeeded` (its `result` is the plan), `failed` (`error` says why, e.g. an endpoint "
+        "that cannot be reached) or `cancelled`. One preview of a profile at a time: 409 while "
+        "one is queued or running."
+    ),
 )
-def preview_profile(
-    request: HttpRequest,
-    profile_id: int,
-    sample: int = Query(20, ge=0, le=100, description="Keys listed per sample."),
-):
-    profile = object_for(request.auth, SyncProfile.objects.all(), "operate", pk=profile_id)
-    plan = services.preview_profile(profile, sample=sample)
-    forecast = prediction.predict_for(profile, plan.objects_to_copy, plan.bytes_to_copy)
-    return {**plan.as_dict(), "predicted_seconds": forecast.seconds}
+def start_preview(request: HttpRequest, response: HttpResponse, profile_id: int):
+    return previews_api.start(request, response, profile_id)
+
+
+@router.post(
+    "/{int:profile_id}/preview",
+    response={202: PreviewOut, **WRITE},
+    summary="Start a preview (operators); kept for older clients",
+    description=(
+        "The same as `POST /profiles/{id}/previews`: it queues a preview and answers 202 with "
+        "it. It used to answer with the plan itself, listing both sides inside the request."
+    ),
+    deprecated=True,
+)
+def preview_profile(request: HttpRequest, response: HttpResponse, profile_id: int):
+    return previews_api.start(request, response, profile_id)
 
 
 @router.get(

@@ -183,12 +183,15 @@ def build_plan(
     cancel: threading.Event | None = None,
     keep_decisions: bool = True,
     on_attempt: Callable[[Plan], None] | None = None,
+    on_listed: Callable[[str, int], None] | None = None,
 ) -> Plan:
     """List the source (and the destination unless copying) and merge them into a plan.
 
     `clients` maps "source"/"destination" to boto3 clients for the S3 sides. Without
     `keep_decisions` (a preview) only the counts and samples are kept. `on_attempt`: see
-    `plan_listings`.
+    `plan_listings`. `on_listed(side, count)` is told at each item how many items of that side
+    have been listed so far (from the planning thread, so it must be quick: e.g. store the
+    count for another thread).
     """
     options = spec.options
     source, destination = spec.source, spec.destination
@@ -210,10 +213,16 @@ def build_plan(
             return iter_local(source, keep=scope, must_exist=True, cancel=cancel)
         return iter_s3(source, clients["source"], base=base, keep=scope, cancel=cancel)
 
+    listed: Listing = source_listing
     list_destination = options.mode != "copy" or options.skip_intact
+    compared = destination_listing(spec, clients, scope, cancel) if list_destination else None
+    if on_listed is not None:
+        listed = counted(listed, "source", on_listed)
+        if compared is not None:
+            compared = counted(compared, "destination", on_listed)
     return plan_listings(
-        source_listing,
-        destination_listing(spec, clients, scope, cancel) if list_destination else None,
+        listed,
+        compared,
         route=route_for(spec),
         mode=options.mode,
         compare=options.compare,
@@ -245,6 +254,17 @@ def destination_listing(
         )
 
     return listing
+
+
+def counted(listing: Listing, side: str, on_listed: Callable[[str, int], None]) -> Listing:
+    """`listing`, reporting how many items it has yielded to `on_listed` (see `build_plan`)."""
+
+    def listed() -> Iterator[Item]:
+        for count, item in enumerate(listing(), 1):
+            on_listed(side, count)
+            yield item
+
+    return listed
 
 
 def plan_listings(

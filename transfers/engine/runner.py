@@ -141,12 +141,23 @@ def clients_for(spec: TransferSpec) -> dict:
 
 
 def plan_transfer(
-    spec: TransferSpec, *, cancel: threading.Event | None = None, keep_decisions: bool = False
+    spec: TransferSpec,
+    *,
+    cancel: threading.Event | None = None,
+    keep_decisions: bool = False,
+    on_listed: Callable[[str, int], None] | None = None,
 ) -> Plan:
     """The object-level plan, without moving data (a preview: counts and samples, unless
-    `keep_decisions`). Raises `EngineError`."""
+    `keep_decisions`); `on_listed` follows the listings (see `build_plan`). Raises
+    `EngineError`."""
     spec = check_spec(spec)
-    return build_plan(spec, clients_for(spec), cancel=cancel, keep_decisions=keep_decisions)
+    return build_plan(
+        spec,
+        clients_for(spec),
+        cancel=cancel,
+        keep_decisions=keep_decisions,
+        on_listed=on_listed,
+    )
 
 
 def run_transfer(

@@ -31,6 +31,7 @@ from transfers.services.notifications import (
     delete_notification,
     update_notification,
 )
+from transfers.services.previews import cancel_preview, start_preview
 from transfers.services.profiles import (
     create_profile,
     delete_profile,
@@ -44,6 +45,7 @@ __all__ = [
     "approve_job",
     "browse_endpoint",
     "cancel_job",
+    "cancel_preview",
     "continue_job",
     "count_prefix_usage",
     "create_endpoint",
@@ -58,6 +60,7 @@ __all__ = [
     "rotate_endpoint_secret",
     "run_scheduled",
     "start_job",
+    "start_preview",
     "test_endpoint",
     "update_endpoint",
     "update_notification",

@@ -30,6 +30,8 @@ from transfers.views.notifications import (
     profile_deliveries,
 )
 from transfers.views.profiles import (
+    preview_cancel,
+    preview_detail,
     profile_create,
     profile_delete,
     profile_detail,
@@ -62,6 +64,8 @@ __all__ = [
     "notification_add",
     "notification_delete",
     "notification_enabled",
+    "preview_cancel",
+    "preview_detail",
     "profile_create",
     "profile_delete",
     "profile_deliveries",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery, prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -15,10 +15,10 @@ from django.views.decorators.http import require_POST
 from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import Team
 from syncportal.errors import DomainError
-from transfers import prediction, services
+from transfers import services
 from transfers.cron import schedule_preview
 from transfers.forms import NotificationForm, ProfileForm
-from transfers.models import Endpoint, Job, SyncProfile
+from transfers.models import Endpoint, Job, Preview, SyncProfile
 from transfers.views._common import (
     TeamRights,
     act,
@@ -73,7 +73,7 @@ def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def render_profile(
     request, profile, *, notification_form=None, status=200, **extra
 ) -> HttpResponse:
-    """The profile page. `extra`: a preview's result; `notification_form`: the add form of a
+    """The profile page, with its latest preview. `notification_form`: the add form of a
     refused POST, with its errors, in place of a blank one."""
     jobs = profile.jobs.select_related("triggered_by").order_by("-created_at", "-id")
     recent = list(jobs[:RECENT_JOBS])
@@ -88,6 +88,7 @@ def render_profile(
         "active_job": active,
         "can": can,
         "notification_form": notification_form,
+        "preview": latest_preview(profile),
         **extra,
     }
     return render(request, "transfers/profile_detail.html", context, status=status)
@@ -189,21 +190,51 @@ def _queued(job, profile: SyncProfile) -> str:
 @login_required
 @require_POST
 def profile_preview(request: HttpRequest, pk: int) -> HttpResponse:
-    """List both sides now and show what a run would copy and delete; moves nothing."""
+    """Start a preview: a worker lists both sides and plans; the page follows its progress."""
     profile = object_for(request.user, SHOWN, OPERATE, pk=pk)
-    result = _preview(profile)
-    if is_htmx(request):
-        return render(request, "transfers/_preview.html", {"profile": profile, **result})
-    return render_profile(request, profile, **result)
-
-
-def _preview(profile: SyncProfile) -> dict:
-    """The plan of a run now and how long it would take, or why there is none."""
     try:
-        preview = services.preview_profile(profile)
+        preview = services.start_preview(profile, actor=request.user, request=request)
     except DomainError as exc:
-        return {"preview_error": exc.message}
-    except ValidationError as exc:
-        return {"preview_error": " ".join(exc.messages)}
-    objects, size = preview.objects_to_copy, preview.bytes_to_copy
-    return {"preview": preview, "predicted": prediction.predict_for(profile, objects, size)}
+        return _preview_answer(request, profile, latest_preview(profile), preview_error=exc.message)
+    return _preview_answer(request, profile, preview)
+
+
+# A preview with what its fragment shows.
+PREVIEWS = Preview.objects.fresh().select_related("profile", "requested_by")
+
+
+@login_required
+def preview_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The preview's fragment, for the profile page to swap in (htmx) once it ends."""
+    preview = object_for(request.user, PREVIEWS, VIEW, pk=pk)
+    return _preview_answer(request, preview.profile, preview)
+
+
+@login_required
+@require_POST
+def preview_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    preview = object_for(request.user, PREVIEWS, OPERATE, pk=pk)
+    try:
+        preview = services.cancel_preview(preview, actor=request.user, request=request)
+    except DomainError as exc:
+        return _preview_answer(request, preview.profile, preview, preview_error=exc.message)
+    return _preview_answer(request, preview.profile, preview)
+
+
+def latest_preview(profile: SyncProfile) -> Preview | None:
+    """The profile's newest preview while its result is kept."""
+    return PREVIEWS.filter(profile=profile).order_by("-created_at", "-id").first()
+
+
+def _preview_answer(request, profile, preview, *, preview_error: str = "") -> HttpResponse:
+    if not is_htmx(request):
+        if preview_error:
+            messages.error(request, preview_error)
+        return redirect(profile.get_absolute_url() + "#preview")
+    context = {
+        "profile": profile,
+        "preview": preview,
+        "preview_error": preview_error,
+        "can": TeamRights(request.user),
+    }
+    return render(request, "transfers/_preview.html", context)
