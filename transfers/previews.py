@@ -27,7 +27,7 @@ from transfers.engine import EngineError, plan_transfer
 from transfers.errors import Unavailable
 from transfers.models import Preview, SyncProfile
 from transfers.progress import publish, team_group
-from transfers.specs import snapshot_options, spec_from_options
+from transfers.specs import options_for, spec_from_options
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,15 @@ def run_preview(preview_id: int) -> str:
         return "not queued"  # cancelled before it started, or a duplicate message
     broadcast(preview)
     try:
-        spec = spec_from_options(snapshot_options(preview.profile), team_id=preview.team_id)
+        spec = spec_from_options(options_for(preview.profile), team_id=preview.team_id)
     except (Unavailable, EngineError) as exc:
         return _finish(preview, Preview.State.FAILED, error=str(exc))
     except DecryptionError as exc:
         error = f"The endpoint's credentials cannot be read: {exc}"
+        return _finish(preview, Preview.State.FAILED, error=error)
+    except Exception:
+        logger.exception("preview %s could not start", preview.pk)
+        error = "The preview could not start because of an internal error (see the worker's log)."
         return _finish(preview, Preview.State.FAILED, error=error)
     listed: dict[str, int] = {}
     if preview.profile.mode != SyncProfile.Mode.COPY:  # a copy does not list the destination
