@@ -235,7 +235,9 @@ ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT", 8 * 3600, min=60)
-SESSION_SAVE_EVERY_REQUEST = True  # the cookie age is an idle timeout
+# The cookie age is an idle timeout: a used session is saved again, which pushes it back, at
+# most once a minute (accounts.middleware.SessionLifetimeMiddleware), not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
