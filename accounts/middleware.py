@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from accounts.security import mfa_missing
-from accounts.signals import SESSION_STARTED_KEY
+from accounts.signals import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 
 # Reachable without MFA, so that the policy can be met: enrolment, re-authentication, sign-out.
 # /api/ enforces the policy itself (JSON answers, token callers have no session).
@@ -20,8 +20,6 @@ MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/", "/healthz", "/readyz")
 MFA_ENROLMENT_URL = "mfa_index"
 
 
-# When the session's idle deadline (SESSION_IDLE_TIMEOUT) was last pushed back.
-SESSION_SEEN_KEY = "syncportal_seen"
 # Pushing it back is a write to the session store; once a minute is enough for a deadline of
 # hours, and spares every other page request that write.
 SESSION_REFRESH_SECONDS = 60

@@ -27,13 +27,15 @@ from accounts import audit
 from accounts.models import Membership, User
 
 SESSION_STARTED_KEY = "syncportal_auth_started"
+# When the session's idle deadline was last pushed back (accounts.middleware).
+SESSION_SEEN_KEY = "syncportal_seen"
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_started")
 def _session_started(sender, request, user, **kwargs: Any) -> None:
     # Django has already rotated the session key; stamp it for the absolute timeout.
     if request is not None and hasattr(request, "session"):
-        request.session[SESSION_STARTED_KEY] = int(time.time())
+        request.session[SESSION_STARTED_KEY] = request.session[SESSION_SEEN_KEY] = int(time.time())
 
 
 @receiver(allauth_user_logged_in, dispatch_uid="accounts.audit_login")

@@ -157,7 +157,16 @@ def redis_settings(url: str) -> dict:
                 "LOCATION": url,
                 "KEY_PREFIX": "syncportal",
                 "OPTIONS": dict(REDIS_SOCKET_TIMEOUTS),
-            }
+            },
+            # Rendered page fragments that never change once made (a finished job's row in a
+            # jobs table), per web process: a lookup in Redis would cost a round trip per row,
+            # more than rendering it.
+            "fragments": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "fragments",
+                "TIMEOUT": 600,
+                "OPTIONS": {"MAX_ENTRIES": 5000},
+            },
         },
     }
 

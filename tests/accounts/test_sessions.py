@@ -10,10 +10,10 @@ from asgiref.sync import async_to_sync
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from accounts.middleware import SESSION_REFRESH_SECONDS, SESSION_SEEN_KEY
+from accounts.middleware import SESSION_REFRESH_SECONDS
 from accounts.models import AuditEvent
 from accounts.realtime import UNAUTHENTICATED
-from accounts.signals import SESSION_STARTED_KEY
+from accounts.signals import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 from tests.accounts.conftest import call
 from tests.test_permission_matrix import SOCKETS, _socket_scenario
 
