@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cprofile", action="store_true", help="cProfile on CPU time, top functions"
     )
     parser.add_argument("--sort", default="cumulative", help="cProfile's order (e.g. tottime)")
+    parser.add_argument("--timing", action="store_true", help="the times only, no profile")
     args = parser.parse_args(argv)
 
     var_dir = Path(tempfile.mkdtemp(prefix="syncportal-profile-"))
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 client.get(path)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             print(f"== {path}: {wall * 1000 / args.n:.2f} ms, {cpu * 1000 / args.n:.2f} ms CPU")
+            if args.timing:
+                continue
             if args.cprofile:
                 profile = cProfile.Profile(time.process_time)
                 profile.runcall(_repeat, client, path, args.n)
