@@ -11,7 +11,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from accounts.security import SESSION_STARTED_KEY, mfa_missing
+from accounts.security import SESSION_SEEN_KEY, SESSION_STARTED_KEY, mfa_missing
 
 # Reachable without MFA, so that the policy can be met: enrolment, re-authentication, sign-out.
 # /api/ enforces the policy itself (JSON answers, token callers have no session).
@@ -19,21 +19,31 @@ MFA_EXEMPT_PREFIXES = ("/accounts/", "/static/", "/api/", "/healthz", "/readyz")
 MFA_ENROLMENT_URL = "mfa_index"
 
 
+# Pushing it back is a write to the session store; once a minute is enough for a deadline of
+# hours, and spares every other page request that write.
+SESSION_REFRESH_SECONDS = 60
+
+
 class SessionLifetimeMiddleware:
-    """Ends a session SESSION_ABSOLUTE_TIMEOUT seconds after sign-in, however active it is."""
+    """Ends a session SESSION_ABSOLUTE_TIMEOUT seconds after sign-in, however active it is,
+    and pushes its idle deadline back when it is used (at most once a minute)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
-            started = request.session.get(SESSION_STARTED_KEY)
+            session = request.session
+            started = session.get(SESSION_STARTED_KEY)
             now = int(time.time())
             if started is None:
-                request.session[SESSION_STARTED_KEY] = now
+                session[SESSION_STARTED_KEY] = now
             elif now - int(started) > settings.SESSION_ABSOLUTE_TIMEOUT:
                 request.logout_reason = "absolute timeout"
                 logout(request)
+                return self.get_response(request)
+            if now - int(session.get(SESSION_SEEN_KEY, 0)) >= SESSION_REFRESH_SECONDS:
+                session[SESSION_SEEN_KEY] = now  # saved, so the cookie and the row live on
         return self.get_response(request)
 
 

@@ -15,6 +15,8 @@ from accounts.access import OPERATE_ROLES, is_real
 
 # When the session's user signed in (Unix seconds): SESSION_ABSOLUTE_TIMEOUT counts from it.
 SESSION_STARTED_KEY = "syncportal_auth_started"
+# When the session's idle deadline was last pushed back (accounts.middleware).
+SESSION_SEEN_KEY = "syncportal_seen"
 
 
 def mfa_required_for(user: Any) -> bool:

@@ -26,14 +26,14 @@ from django.dispatch import receiver
 from accounts import audit
 from accounts.models import Membership, User
 from accounts.realtime import announce_access_change
-from accounts.security import SESSION_STARTED_KEY
+from accounts.security import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 
 
 @receiver(user_logged_in, dispatch_uid="accounts.session_started")
 def _session_started(sender, request, user, **kwargs: Any) -> None:
     # Django has already rotated the session key; stamp it for the absolute timeout.
     if request is not None and hasattr(request, "session"):
-        request.session[SESSION_STARTED_KEY] = int(time.time())
+        request.session[SESSION_STARTED_KEY] = request.session[SESSION_SEEN_KEY] = int(time.time())
 
 
 @receiver(allauth_user_logged_in, dispatch_uid="accounts.audit_login")

@@ -16,7 +16,7 @@ INSERT INTO transfers_job (
     team_id, profile_id, profile_name, options, state, trigger, idempotency_key, plan,
     objects_total, bytes_total, objects_done, bytes_done, objects_skipped, objects_failed,
     objects_deleted, throughput_bps, created_at, started_at, finished_at, command, error,
-    lease_owner, attempts
+    lease_owner, attempts, prediction_basis
 )
 SELECT
     %(team)s,
@@ -34,7 +34,7 @@ SELECT
     o, o * 65536, o, o * 65536, 0, 0, 0,
     1000000 + (g * 7919) %% 999000000,
     t, t, t + make_interval(secs => 1 + g %% 3600),
-    's5cmd --json run', '', '', 1
+    's5cmd --json run', '', '', 1, ''
 FROM generate_series(1::bigint, %(count)s::bigint) AS g,
      LATERAL (SELECT 1 + (g * 48271) %% 100000 AS o,
                      %(start)s::timestamptz + (g - 1) * %(step)s::interval AS t) AS x

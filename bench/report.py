@@ -229,13 +229,14 @@ def markdown(results: dict) -> str:
 
 def _load_table(results: dict, label: str = "route, clients") -> list[str]:
     lines = [
-        f"| {label} | p50 ms | p95 ms | p99 ms | max ms | req/s | errors |",
-        "|---|---|---|---|---|---|---|",
+        f"| {label} | p50 ms | p95 ms | p99 ms | max ms | req/s | web CPU ms a request | errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, run in results.items():
+        cpu = f"{run['web_cpu_ms']:.2f}" if "web_cpu_ms" in run else "—"
         lines.append(
             f"| {_cell(name)} | {run['p50']:.1f} | {run['p95']:.1f} | {run['p99']:.1f} | "
-            f"{run['max']:.0f} | {run['rps']:.0f} | {run['errors'] + run['non2xx']} |"
+            f"{run['max']:.0f} | {run['rps']:.0f} | {cpu} | {run['errors'] + run['non2xx']} |"
         )
     return lines
 

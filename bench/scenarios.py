@@ -522,20 +522,38 @@ def _httpx_load(url: str, header: str, path: str, clients: int, seconds: int, id
     }
 
 
+def _web_cpu_seconds(portal: Portal) -> float:
+    """User + system CPU the web server's processes (uvicorn and its workers) have used."""
+    import psutil
+
+    root = psutil.Process(portal.web.pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _load(ctx: Context, header: str, path: str, clients: int, seconds: int, ids) -> dict:
-    """A short warm-up, then the measured run, from wrk if installed (else httpx)."""
+    """A short warm-up, then the measured run, from wrk if installed (else httpx), with the CPU
+    the web processes spent per answered request (what throughput is bound by on a shared
+    machine: other load stretches latencies, much less the CPU a request needs)."""
     url = ctx.portal.url
-    if shutil.which("wrk"):
-        _wrk(url, header, path, clients, 2, ids, ctx.scratch)
-        return _wrk(url, header, path, clients, seconds, ids, ctx.scratch)
-    _httpx_load(url, header, path, clients, 2, ids)
-    return _httpx_load(url, header, path, clients, seconds, ids)
+    run = _wrk if shutil.which("wrk") else _httpx_load
+    extra = (ctx.scratch,) if run is _wrk else ()
+    run(url, header, path, clients, 2, ids, *extra)
+    cpu = _web_cpu_seconds(ctx.portal)
+    data = run(url, header, path, clients, seconds, ids, *extra)
+    data["web_cpu_ms"] = (_web_cpu_seconds(ctx.portal) - cpu) * 1000 / max(1, data["requests"])
+    return data
 
 
 def _log_run(ctx: Context, name: str, data: dict) -> None:
     ctx.log(
         f"  {name}: p50 {data['p50']:.1f} ms, p95 {data['p95']:.1f} ms, "
         f"p99 {data['p99']:.1f} ms, {data['rps']:.0f} req/s, "
+        f"{data.get('web_cpu_ms', 0):.2f} ms web CPU a request, "
         f"{data['errors'] + data['non2xx']} errors"
     )
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -156,29 +157,54 @@ class OldestFirstKeysetPagination(KeysetPagination):
 EXACT_COUNT_BELOW = 1000
 
 
-def estimated_count(queryset: QuerySet) -> int | None:
-    """The query planner's estimate of the rows of `queryset` (PostgreSQL; None elsewhere)."""
+# The planner's statistics change only when the table is analysed (autovacuum), so an estimate
+# is remembered per process for a few seconds: a list polled by many clients plans its count
+# once, not on every page. Bounded like the token cache: cleared when full.
+ESTIMATE_SECONDS = 10
+_ESTIMATES_MAX = 1000
+_estimates: dict[tuple, tuple[float, int]] = {}
+
+
+def estimated_count(queryset: QuerySet, key: Hashable | None = None) -> int | None:
+    """The query planner's estimate of the rows of `queryset` (PostgreSQL; None elsewhere).
+    `key`: what the queryset is made of (the caller and its filters), naming the remembered
+    estimate without compiling the query; by default its SQL is the key."""
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
         return None
-    sql, params = queryset.order_by().query.get_compiler(queryset.db).as_sql()
+    now = time.monotonic()
+    sql = params = None
+    if key is None:
+        sql, params = queryset.order_by().query.get_compiler(queryset.db).as_sql()
+        key = (sql, tuple(map(repr, params)))
+    key = (queryset.db, queryset.model._meta.label, key)
+    remembered = _estimates.get(key)
+    if remembered is not None and now < remembered[0]:
+        return remembered[1]
+    if sql is None:
+        sql, params = queryset.order_by().query.get_compiler(queryset.db).as_sql()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    if len(_estimates) >= _ESTIMATES_MAX:
+        _estimates.clear()
+    _estimates[key] = (now + ESTIMATE_SECONDS, estimate)
+    return estimate
 
 
 def keyset_page(
     queryset: QuerySet,
     pagination: KeysetPagination.Input,
     *,
-    rows: Callable[[QuerySet], list[dict[str, Any]]],
+    rows: Callable[[QuerySet], list[Any]],
     exact_count: bool = False,
+    count_key: Hashable | None = None,
 ) -> dict[str, Any]:
-    """A page of `queryset` newest first by (`created_at`, pk), built by `rows` (plain dicts
-    with `id` and `created_at`, for routes that render without a schema's validation).
+    """A page of `queryset` newest first by (`created_at`, pk), built by `rows` (items with
+    `created_at` and `id` attributes, for routes that render without a schema's validation).
 
     Ordered by creation time, not by id alone, so that an index on (..., created_at, id) serves
     a date range in order: by id, a range deep in the history would be found by walking every
@@ -186,7 +212,8 @@ def keyset_page(
 
     `count` is exact when the whole list is on this page, when `exact_count` is asked, or when
     the planner expects fewer than EXACT_COUNT_BELOW rows; otherwise it is the planner's
-    estimate, and `count_exact` says which."""
+    estimate (remembered under `count_key`, see `estimated_count`), and `count_exact` says
+    which."""
     ordered = queryset.order_by("-created_at", "-pk")
     if pagination.cursor:
         created_at, pk = _decode_at(pagination.cursor)
@@ -204,7 +231,7 @@ def keyset_page(
     if not more and not pagination.cursor and not start:
         count, exact = len(items), True
     else:
-        estimate = None if exact_count else estimated_count(queryset)
+        estimate = None if exact_count else estimated_count(queryset, count_key)
         exact = estimate is None or estimate < EXACT_COUNT_BELOW
         count = queryset.count() if exact else estimate
     last = items[-1] if more and items else None
@@ -212,5 +239,5 @@ def keyset_page(
         "items": items,
         "count": count,
         "count_exact": exact,
-        "next_cursor": _encode_at(last["created_at"], last["id"]) if last else None,
+        "next_cursor": _encode_at(last.created_at, last.id) if last else None,
     }

@@ -157,7 +157,16 @@ def redis_settings(url: str) -> dict:
                 "LOCATION": url,
                 "KEY_PREFIX": "syncportal",
                 "OPTIONS": dict(REDIS_SOCKET_TIMEOUTS),
-            }
+            },
+            # Rendered page fragments that never change once made (a finished job's row in a
+            # jobs table), per web process: a lookup in Redis would cost a round trip per row,
+            # more than rendering it.
+            "fragments": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "fragments",
+                "TIMEOUT": 600,
+                "OPTIONS": {"MAX_ENTRIES": 5000},
+            },
         },
     }
 
@@ -235,7 +244,9 @@ ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT", 8 * 3600, min=60)
-SESSION_SAVE_EVERY_REQUEST = True  # the cookie age is an idle timeout
+# The cookie age is an idle timeout: a used session is saved again, which pushes it back, at
+# most once a minute (accounts.middleware.SessionLifetimeMiddleware), not on every request.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

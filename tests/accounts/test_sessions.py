@@ -10,9 +10,10 @@ from asgiref.sync import async_to_sync
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+from accounts.middleware import SESSION_REFRESH_SECONDS
 from accounts.models import AuditEvent
 from accounts.realtime import UNAUTHENTICATED
-from accounts.security import SESSION_STARTED_KEY
+from accounts.security import SESSION_SEEN_KEY, SESSION_STARTED_KEY
 from tests.accounts.conftest import call
 from tests.test_permission_matrix import SOCKETS, _socket_scenario
 
@@ -40,9 +41,25 @@ def test_it_rotates_the_session_key_at_sign_in(client, viewer):
 def test_an_idle_session_expires(client, viewer, settings):
     sign_in(client)
     assert client.session.get_expiry_age() == settings.SESSION_COOKIE_AGE
-    assert settings.SESSION_SAVE_EVERY_REQUEST  # each request pushes the idle deadline
     Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
     assert client.get("/teams/").status_code == 302
+
+
+def test_using_a_session_pushes_its_idle_deadline_back_once_a_minute(client, viewer, settings):
+    sign_in(client)
+    assert client.get("/teams/").status_code == 200
+    soon = timezone.now() + timedelta(minutes=5)
+    Session.objects.update(expire_date=soon)
+    assert client.get("/teams/").status_code == 200  # seen at sign-in: no write yet
+    assert Session.objects.get().expire_date == soon
+
+    session = client.session
+    session[SESSION_SEEN_KEY] = int(time.time()) - SESSION_REFRESH_SECONDS
+    session.save()
+    Session.objects.update(expire_date=soon)
+    assert client.get("/teams/").status_code == 200
+    pushed = Session.objects.get().expire_date
+    assert pushed >= timezone.now() + timedelta(seconds=settings.SESSION_COOKIE_AGE - 60)
 
 
 def test_a_session_ends_at_the_absolute_timeout_however_active(client, viewer, settings):

@@ -94,3 +94,51 @@ def test_it_shows_one_job_as_the_schema_renders_it(api_as, viewer, outsider, his
         pytest.approx(100 * 1000 / 4096),
     )
     assert api_as(outsider).get(f"/jobs/{first.pk}").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "values",
+    [
+        # Whole-number doubles (100.0, 42.0), a timestamp without microseconds, one with fewer
+        # than a millisecond of them, documents with floats, nesting and escapes.
+        {
+            "objects_total": 7,
+            "objects_done": 7,
+            "bytes_total": 10,
+            "bytes_done": 10,
+            "predicted_seconds": 42.0,
+            "started_at": "2026-03-01T10:00:00+00:00",
+            "finished_at": "2026-03-01T10:01:00.000400+00:00",
+            "options": {"b": 1.5, "a": [1, 2.25, {"z": None, "y": True}], "q": 'say "hi"\n'},
+            "error": 'tab\there, quote " and backslash \\',
+        },
+        # Shares of thirds, a tiny percent, durations with microseconds, no totals at all.
+        {
+            "objects_total": 3,
+            "objects_done": 1,
+            "bytes_total": 3 * 10**12,
+            "bytes_done": 7,
+            "started_at": "2026-03-01T10:00:00.999999+00:00",
+            "finished_at": "2026-03-02T11:00:01.000001+00:00",
+            "plan": {"objects_to_copy": 3, "sample_to_copy": ["a/b.csv"], "ratio": 0.1},
+        },
+        {"objects_total": 0, "bytes_total": None, "predicted_seconds": 1e-05},
+    ],
+)
+def test_it_renders_the_same_text_as_the_schema(api_as, viewer, offline_profile, values):
+    """Byte for byte, not only equal once parsed: `100` is not `100.0` to every client."""
+    from transfers.api.jobs import JobOut, job_detail
+
+    job = Job.objects.create(
+        team=offline_profile.team,
+        profile=offline_profile,
+        profile_name=offline_profile.name,
+        state="succeeded",
+        **values,
+    )
+    dumped = JobOut.model_validate(job_detail(job.pk)).model_dump()
+    expected = json.dumps(dumped, cls=NinjaJSONEncoder)
+    assert api_as(viewer).get(f"/jobs/{job.pk}").content.decode() == expected
+    listed = api_as(viewer).get("/jobs").content.decode()
+    assert listed.startswith('{"items": [' + expected + "], ")

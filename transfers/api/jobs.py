@@ -1,23 +1,21 @@
 """Jobs: list, detail, cancel, retry, continue, approve, samples, failures, manifest."""
 
-import json
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any, Literal
 
-from django.contrib.auth import get_user_model
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Body, Field, Query, Router, Schema
 from ninja.pagination import paginate
-from ninja.responses import NinjaJSONEncoder, Status
+from ninja.responses import Status
 
 from accounts.access import object_for
 from syncportal.pagination import KeysetPagination, OldestFirstKeysetPagination, keyset_page
 from syncportal.schemas import Id, Instant
 from transfers import manifests, services
 from transfers.api.common import LIST, READ, WRITE
+from transfers.api.job_json import page_json, rendered_jobs
 from transfers.models import (
     Job,
     JobFailure,
@@ -157,46 +155,6 @@ class JobPage(Schema):
     )
 
 
-# The list and the detail are what dashboards and scripts poll: they read plain rows and render
-# them directly instead of validating model instances through `JobOut` (most of their time under
-# load). tests/transfers/test_jobs_api_rendering.py holds them to `JobOut`'s output.
-_JOB_FIELDS = tuple(JobOut.model_fields)
-_JOB_COLUMNS = tuple(
-    name
-    for name in _JOB_FIELDS
-    if name not in {"triggered_by", "approved_by", "retry_of", "percent", "duration_seconds"}
-    and name != "manifest_sha256"
-)
-
-
-def job_rows(queryset: QuerySet) -> list[dict[str, Any]]:
-    """Jobs as `JobOut` shows them, from one query."""
-    username = get_user_model().USERNAME_FIELD
-    rows = queryset.values(
-        *_JOB_COLUMNS,
-        "retry_of_id",
-        triggered_by_name=F(f"triggered_by__{username}"),
-        approved_by_name=F(f"approved_by__{username}"),
-        manifest_digest=F("manifest__sha256"),
-    )
-    out = []
-    for row in rows:
-        job = SimpleNamespace(**row)  # enough of a Job for its computed properties
-        row["triggered_by"] = row.pop("triggered_by_name")
-        row["approved_by"] = row.pop("approved_by_name")
-        row["manifest_sha256"] = row.pop("manifest_digest")
-        row["retry_of"] = row.pop("retry_of_id")
-        row["percent"] = Job.percent.fget(job)
-        row["duration_seconds"] = Job.duration_seconds.fget(job)
-        out.append({name: row[name] for name in _JOB_FIELDS})
-    return out
-
-
-def render_json(data: Any) -> HttpResponse:
-    """JSON as the API's renderer writes it (same encoder), without schema validation."""
-    return HttpResponse(json.dumps(data, cls=NinjaJSONEncoder), content_type="application/json")
-
-
 # --- Jobs -------------------------------------------------------------------------------------
 
 
@@ -219,17 +177,34 @@ def list_jobs(request: HttpRequest, filters: JobFilter = Query(...), page: JobPa
         queryset = queryset.filter(created_at__gte=filters.created_after)
     if filters.created_before is not None:
         queryset = queryset.filter(created_at__lt=filters.created_before)
-    return render_json(
-        keyset_page(queryset, page, rows=job_rows, exact_count=page.count == "exact")
+    caller = request.auth
+    count_key = (
+        caller.user.pk,
+        caller.user.is_superuser,
+        caller.team_ids,
+        filters.model_dump_json(),
     )
+    found = keyset_page(
+        queryset,
+        page,
+        rows=rendered_jobs,
+        exact_count=page.count == "exact",
+        count_key=count_key,
+    )
+    return _json_response(page_json(found))
 
 
 @router.get("/{int:job_id}", response={200: JobOut, **READ}, summary="One job")
 def get_job(request: HttpRequest, job_id: int):
-    found = job_rows(Job.objects.visible_to(request.auth).filter(pk=job_id).order_by())
+    found = rendered_jobs(Job.objects.visible_to(request.auth).filter(pk=job_id).order_by())
     if not found:
         raise Http404
-    return render_json(found[0])
+    return _json_response(found[0].json)
+
+
+def _json_response(text: str) -> HttpResponse:
+    # Rendered already (transfers.api.job_json), so not validated through `JobOut` again.
+    return HttpResponse(text, content_type="application/json")
 
 
 @router.post(

@@ -75,7 +75,7 @@ def render_profile(
 ) -> HttpResponse:
     """The profile page, with its latest preview. `notification_form`: the add form of a
     refused POST, with its errors, in place of a blank one."""
-    jobs = profile.jobs.select_related("triggered_by").order_by("-created_at", "-id")
+    jobs = profile.jobs.select_related("team", "triggered_by").order_by("-created_at", "-id")
     recent = list(jobs[:RECENT_JOBS])
     active = next((job for job in recent if job.is_active), None) or jobs.active().first()
     can = TeamRights(request.user)
