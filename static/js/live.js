@@ -416,9 +416,10 @@
        the latest measurement, so the chart ends where the counters beside it are. */
     track(t, bps, ops) {
       const last = this.t.length - 1;
-      if (last >= 0 && t <= this.t[last]) return;
-      if (last >= 1 && t - this.t[last - 1] < 1) {
-        this.t[last] = t;
+      // No newer than the last point (stored samples are labelled by the end of their 2 s
+      // bucket, ahead of the messages): the last point takes the value all the same.
+      if ((last >= 0 && t <= this.t[last]) || (last >= 1 && t - this.t[last - 1] < 1)) {
+        this.t[last] = Math.max(t, this.t[last]);
         this.bps[last] = bps;
         this.ops[last] = ops === undefined ? null : ops;
       } else {

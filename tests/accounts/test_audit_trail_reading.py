@@ -211,7 +211,8 @@ def test_the_page_takes_the_same_queries_for_more_events(
     def render_with(count: int) -> None:
         for _ in range(count):
             audit.record("job.started", actor=owner, target=team, team=team)
-        with django_assert_num_queries(11):
+        # No session write: a page pushes the idle deadline back at most once a minute.
+        with django_assert_num_queries(8):
             assert client.get("/audit/").status_code == 200
 
     render_with(2)
