@@ -82,7 +82,11 @@ def test_it_stops_the_transfer_and_aborts_incomplete_uploads(
     assert job.state == Job.State.CANCELLED
     assert multipart_uploads(client, bucket) == []
     assert s5cmd_processes(proxy.url) == []
-    assert len(s3_keys(client, bucket)) < len(objects)  # it really stopped mid-way
+    if route == "upload":
+        # It really stopped mid-way. Only s5cmd's exit shows that the worker has seen the
+        # cancel before the held part is released; the relay has no such sign, and once
+        # released it may finish every object before the worker's next look at the cancel.
+        assert len(s3_keys(client, bucket)) < len(objects)
     assert job.finished_at is not None and job.lease_owner == ""
     assert audit_actions()[-2:] == ["job.cancelled", "job.finished"]
     assert AuditEvent.objects.get(action="job.cancelled").actor == operator
