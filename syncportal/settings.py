@@ -440,6 +440,14 @@ BROWSE_USAGE_CACHE_SECONDS = env.int("BROWSE_USAGE_CACHE_SECONDS", 900, min=10)
 # is made; its failures are stored in batches of up to this many rows, at least once a second.
 TRANSFER_MANIFEST_CHUNK_LINES = env.int("TRANSFER_MANIFEST_CHUNK_LINES", 10000, min=1)
 TRANSFER_FAILURE_BATCH = env.int("TRANSFER_FAILURE_BATCH", 500, min=1, max=10000)
+# A large job is cut into shards (key ranges) that any worker runs: a shard holds at most this
+# many source objects or bytes (docs/engine.md, "Shards"); a job smaller than one shard runs
+# in the worker that took it. At most TRANSFER_SHARDS_PER_JOB shards of one job run at once
+# (a profile may set fewer or more), and at most TRANSFER_SHARDS_PER_TEAM of one team's jobs.
+TRANSFER_SHARD_OBJECTS = env.int("TRANSFER_SHARD_OBJECTS", 100_000, min=1)
+TRANSFER_SHARD_BYTES = env.int("TRANSFER_SHARD_BYTES", 100 * 1024**3, min=1)
+TRANSFER_SHARDS_PER_JOB = env.int("TRANSFER_SHARDS_PER_JOB", 8, min=1, max=256)
+TRANSFER_SHARDS_PER_TEAM = env.int("TRANSFER_SHARDS_PER_TEAM", 16, min=1, max=4096)
 # Seconds between freshness checks (beat): profiles that missed their freshness target are
 # flagged and notified once per breach.
 FRESHNESS_CHECK_INTERVAL = env.int("FRESHNESS_CHECK_INTERVAL", 60, min=10)

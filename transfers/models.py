@@ -145,6 +145,14 @@ class SyncProfile(models.Model):
         default=100,
         help_text="A mirror that would delete more objects than this waits for approval.",
     )
+    max_parallel_shards = models.PositiveSmallIntegerField(
+        "most shards at once",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(256)],
+        help_text="A large job is split into shards that run on any free worker: at most this "
+        "many of this profile's at a time. Blank: automatic (TRANSFER_SHARDS_PER_JOB).",
+    )
     schedule = models.CharField(
         max_length=100,
         blank=True,
@@ -456,6 +464,86 @@ class Job(models.Model):
         return progress_percent(
             self.objects_done, self.objects_total, self.bytes_done, self.bytes_total
         )
+
+
+class JobShardQuerySet(TeamScopedQuerySet):
+    team_field = "job__team"
+
+
+class JobShard(models.Model):
+    """One key range of a large job, run as its own task by any worker: the job's plan is cut
+    into shards by object count and bytes, each claimed with a lease like a job, and the job's
+    counters, outcome and manifest are derived from its shards (docs/engine.md, "Shards").
+
+    The ranges of a job's shards follow each other in key order and cover every key: a shard
+    holds the keys k (relative to the profile's prefixes) with `after_key` < k <= `upto_key`.
+    Every key is after "" (the first shard's `after_key`); the last shard's `upto_key` is None,
+    the end of the key space."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"  # cut, waiting for a free slot under the caps
+        QUEUED = "queued", "Queued"  # sent to the broker, not claimed yet
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATES = (State.PENDING, State.QUEUED, State.RUNNING)
+    FINISHED_STATES = (State.SUCCEEDED, State.PARTIAL, State.FAILED, State.CANCELLED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="shards")
+    seq = models.PositiveIntegerField(help_text="Position in key order, from 0.")
+    after_key = models.CharField(max_length=1024, blank=True, default="")
+    # None is the end of the key space; "" would be a key before every other.
+    upto_key = models.CharField(max_length=1024, null=True, blank=True)  # noqa: DJ001
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+
+    # What the cut saw of the source in this range (the shard plans its range itself).
+    planned_objects = models.BigIntegerField(default=0)
+    planned_bytes = models.BigIntegerField(default=0)
+
+    objects_total = models.BigIntegerField(null=True, blank=True)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    objects_done = models.BigIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    objects_skipped = models.BigIntegerField(default=0)
+    objects_failed = models.BigIntegerField(default=0)
+    objects_deleted = models.BigIntegerField(default=0)
+
+    lease_owner = models.CharField(
+        max_length=255, blank=True, help_text="The worker running it (host:pid:id)."
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker of the last attempt, kept after the lease is released (for the job page).
+    worker = models.CharField(max_length=255, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    verification = models.JSONField(null=True, blank=True)
+    plan = models.JSONField(null=True, blank=True, help_text="The shard's own plan summary.")
+
+    objects = JobShardQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "seq"], name="job_shard_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["job", "state"], name="job_shard_state"),
+            models.Index(fields=["state", "lease_expires_at"], name="job_shard_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Shard {self.seq} of job #{self.job_id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
 
 
 class JobSampleQuerySet(TeamScopedQuerySet):
