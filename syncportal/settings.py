@@ -431,6 +431,9 @@ TRANSFER_RELAY_BUFFER_MB = env.int("TRANSFER_RELAY_BUFFER_MB", 256, min=16)
 TRANSFER_MULTIPART_COPY_THRESHOLD_MB = env.int(
     "TRANSFER_MULTIPART_COPY_THRESHOLD_MB", 5120, min=5, max=5120
 )
+# A server-side job with at most this many objects to copy copies them with CopyObject, one
+# thread each, without starting s5cmd (0: always s5cmd).
+TRANSFER_SMALL_PLAN_OBJECTS = env.int("TRANSFER_SMALL_PLAN_OBJECTS", 4, min=0, max=32)
 # Browsing an endpoint (its page and the profile form's picker): entries per page of a level
 # (one ListObjectsV2 call; S3 gives at most 1,000), and how long a prefix's object count and
 # size are kept before "Count" lists the prefix again.

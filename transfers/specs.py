@@ -49,6 +49,7 @@ def runtime() -> Runtime:
         multipart_copy_threshold=settings.TRANSFER_MULTIPART_COPY_THRESHOLD_MB * MiB,
         relay_buffer_bytes=settings.TRANSFER_RELAY_BUFFER_MB * MiB,
         kill_grace_seconds=float(settings.TRANSFER_KILL_GRACE_SECONDS),
+        small_plan_objects=settings.TRANSFER_SMALL_PLAN_OBJECTS,
     )
 
 

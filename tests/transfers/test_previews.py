@@ -8,6 +8,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from tests.support import free_port, wait_until
@@ -292,3 +293,20 @@ def test_a_preview_that_cannot_be_queued_fails_at_once_saying_why(
     own_redis.start()
     # Not left in progress: the profile can be previewed again.
     assert api.post(f"/profiles/{offline_profile.pk}/previews").status_code == 202
+
+
+def test_starting_one_is_a_fixed_number_of_queries(
+    api_as, operator, offline_profile, django_assert_num_queries
+):
+    """The request writes the row and its audit event and reads nothing that grows: the
+    token, the profile and the right to operate it, the preview row, the audit chain's lock
+    and last hash, the event, and the preview as answered."""
+    api = api_as(operator)
+    api.get(f"/profiles/{offline_profile.pk}")  # the token's first use is recorded once
+
+    locks = 1 if connection.vendor == "postgresql" else 0  # SQLite serialises writers itself
+    with django_assert_num_queries(10 + locks):
+        response = api.post(f"/profiles/{offline_profile.pk}/previews")
+
+    assert response.status_code == 202
+    assert Preview.objects.get().state == "queued"

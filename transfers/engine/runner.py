@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from transfers.engine.copy_objects import batchable, copy_by_relay, copy_server_side
+from transfers.engine import clients as kept_clients
+from transfers.engine.copy_objects import (
+    batchable,
+    copy_by_relay,
+    copy_server_side,
+    copy_small_plan,
+)
 from transfers.engine.copy_s5cmd import copy_with_s5cmd
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.filters import split_wildcard_prefix
@@ -126,7 +132,8 @@ def check_spec(spec: TransferSpec) -> TransferSpec:
 def clients_for(spec: TransferSpec) -> dict:
     """boto3 clients for the S3 sides; one shared by both when they are the same endpoint with
     the same credentials (a client costs tens of milliseconds to make: a small job's
-    fixed cost)."""
+    fixed cost), kept for the process's next runs (`transfers.engine.clients`). Give them
+    back with `release_clients()`."""
     connections = max(10, min(spec.options.workers, spec.runtime.relay_max_objects) * 2)
     clients: dict = {}
     for side in ("source", "destination"):
@@ -136,8 +143,13 @@ def clients_for(spec: TransferSpec) -> dict:
         if "source" in clients and location.endpoint == spec.source.endpoint:
             clients[side] = clients["source"]
         else:
-            clients[side] = location.endpoint.client(max_connections=connections)
+            clients[side] = kept_clients.borrow(location.endpoint, max_connections=connections)
     return clients
+
+
+def release_clients(clients: dict) -> None:
+    for client in {id(c): c for c in clients.values()}.values():
+        kept_clients.give_back(client)
 
 
 def plan_transfer(
@@ -151,13 +163,13 @@ def plan_transfer(
     `keep_decisions`); `on_listed` follows the listings (see `build_plan`). Raises
     `EngineError`."""
     spec = check_spec(spec)
-    return build_plan(
-        spec,
-        clients_for(spec),
-        cancel=cancel,
-        keep_decisions=keep_decisions,
-        on_listed=on_listed,
-    )
+    clients = clients_for(spec)
+    try:
+        return build_plan(
+            spec, clients, cancel=cancel, keep_decisions=keep_decisions, on_listed=on_listed
+        )
+    finally:
+        release_clients(clients)
 
 
 def run_transfer(
@@ -368,6 +380,9 @@ class _Run:
         if route is Route.RELAY:
             copy_by_relay(self, copies())
         elif route is Route.SERVER_SIDE:
+            if copy_small_plan(self, copies):  # a few objects: not worth starting s5cmd
+                return
+
             # Two readers of the plan's copies, each taking its own share as it goes.
             def awkward():
                 return (d for d in copies() if not batchable(self, d))
@@ -535,8 +550,7 @@ class _Run:
         return " ".join(parts)[:4000]
 
     def close(self) -> None:
-        for client in {id(c): c for c in self.clients.values()}.values():
-            client.close()
+        release_clients(self.clients)
 
 
 class _Recorded:
@@ -603,8 +617,7 @@ def sweep_uploads(spec: TransferSpec) -> int:
             "Could not abort incomplete uploads: " + describe_error(exc, destination.endpoint)
         ) from None
     finally:
-        for client in {id(c): c for c in clients.values()}.values():
-            client.close()
+        release_clients(clients)
 
 
 __all__ = [

@@ -51,6 +51,9 @@ class Runtime:
     relay_max_objects: int = 16
     kill_grace_seconds: float = 10.0
     progress_interval: float = 0.25
+    # A server-side plan of at most this many copies is copied with CopyObject in threads of
+    # the run, without starting s5cmd (whose start is most of a small job's time); 0: never.
+    small_plan_objects: int = 4
 
 
 @dataclass(frozen=True)
