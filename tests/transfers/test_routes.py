@@ -125,7 +125,10 @@ def test_it_copies_a_folder_named_with_a_star_and_nothing_beside_it(
     celery_worker, team, operator, s3_a, endpoint_a
 ):
     client, bucket = s3_a.client(), s3_a.bucket()
-    inside = {"star*/a.txt": b"inside", "star*/sub/b.txt": b"inside too"}
+    # More objects than a small plan (TRANSFER_SMALL_PLAN_OBJECTS): s5cmd copies them, and
+    # must take the star literally (--raw).
+    more = {f"star*/more-{i}.txt": f"inside {i}".encode() for i in range(4)}
+    inside = {"star*/a.txt": b"inside", "star*/sub/b.txt": b"inside too", **more}
     beside = {"star-x/c.txt": b"a glob would match this", "starry/d.txt": b"and this"}
     put_objects(client, bucket, {**inside, **beside})
     profile = services.create_profile(
@@ -143,7 +146,8 @@ def test_it_copies_a_folder_named_with_a_star_and_nothing_beside_it(
     job = wait_for_job(services.start_job(profile, actor=operator), timeout=90)
 
     assert job.state == Job.State.SUCCEEDED, (job.error, list(job.failures.values()))
-    assert job.plan["route"] == "server_side" and job.objects_done == 2
+    assert job.plan["route"] == "server_side" and job.objects_done == len(inside)
+    assert job.command.split()[0].endswith("/s5cmd"), job.command  # not CopyObject
     assert s3_hashes(client, bucket, "star-out/") == hashes(
-        {"a.txt": b"inside", "sub/b.txt": b"inside too"}
+        {key.removeprefix("star*/"): data for key, data in inside.items()}
     )
