@@ -28,6 +28,19 @@ class User(AbstractUser):
         return self.get_username()
 
     @cached_property
+    def team_memberships(self) -> list[Membership]:
+        """The user's memberships with their teams, by team name, read once per user object.
+
+        A page's user is loaded afresh for each request (the session's), so this is what the
+        request's role checks share: the MFA policy, the Audit link, which buttons to show
+        (`TeamRights`), the dashboard's list of teams; one query instead of one each. Access to
+        objects is not decided from it: the querysets read the memberships themselves
+        (`accounts.access.narrow`), as does the API, whose token callers are kept longer."""
+        if self.pk is None:
+            return []
+        return list(self.memberships.select_related("team").order_by("team__name", "pk"))
+
+    @cached_property
     def may_read_audit(self) -> bool:
         """Whether the audit trail (`/audit/`) has anything for this user to read."""
         return may_read_audit(self)

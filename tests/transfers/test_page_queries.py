@@ -37,13 +37,14 @@ def busy_team(team, owner, other_team):
 @pytest.mark.parametrize(
     ("path", "queries"),
     [
-        # Every page reads the session and its user, and asks once whether to show the Audit
-        # link (accounts.audit_trail); none writes the session (accounts.middleware).
-        ("/", 13),  # + the profiles with a freshness target, for the stale ones
-        ("/endpoints/", 7),
-        ("/profiles/", 7),
-        ("/jobs/", 9),
-        ("/jobs/?state=partial&team={team}", 10),  # the form looks the team up
+        # Every page reads the session, its user and the user's memberships (once, for the
+        # MFA policy, the Audit link and the buttons: User.team_memberships); none writes the
+        # session (accounts.middleware).
+        ("/", 10),  # + the profiles with a freshness target, for the stale ones
+        ("/endpoints/", 5),
+        ("/profiles/", 5),
+        ("/jobs/", 8),
+        ("/jobs/?state=partial&team={team}", 9),  # the form looks the team up
     ],
 )
 def test_a_list_page_makes_a_fixed_number_of_queries(
@@ -64,8 +65,8 @@ def test_a_job_page_with_failures_and_samples_makes_a_fixed_number_of_queries(
 ):
     client = signed_in(owner)
     job = Job.objects.filter(state=Job.State.PARTIAL).first()
-    # + the Audit link, + the manifest's hash, + the names of the endpoints in its options
-    with django_assert_num_queries(12):
+    # + the manifest's hash, + the names of the endpoints in its options
+    with django_assert_num_queries(10):
         response = client.get(f"/jobs/{job.pk}/")
     assert response.status_code == 200
     assert response.context["chart"]["t"]

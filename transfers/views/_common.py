@@ -14,6 +14,7 @@ from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from accounts.access import ADMIN_ROLES, OPERATE_ROLES, teams_where
 from accounts.models import Team
 from syncportal.errors import DomainError
 
@@ -32,11 +33,17 @@ class TeamRights:
 
     @cached_property
     def operate(self) -> frozenset[int]:
-        return frozenset(Team.objects.operable_by(self.user).values_list("pk", flat=True))
+        found = teams_where(self.user, OPERATE_ROLES)  # the request's memberships, read once
+        if found is None:  # a superuser: every team
+            found = frozenset(Team.objects.operable_by(self.user).values_list("pk", flat=True))
+        return found
 
     @cached_property
     def administer(self) -> frozenset[int]:
-        return frozenset(Team.objects.administrable_by(self.user).values_list("pk", flat=True))
+        found = teams_where(self.user, ADMIN_ROLES)
+        if found is None:
+            found = frozenset(Team.objects.administrable_by(self.user).values_list("pk", flat=True))
+        return found
 
 
 def add_service_errors(form: Form, exc: ValidationError) -> None:
