@@ -118,6 +118,10 @@ def parse_listing(body: bytes, where: str = "the store") -> Page:
     """A ListObjectsV2 answer (XML) read into (key, object) pairs, in the order listed, and
     the token of the next page. Keys are URL-decoded when the answer says it encoded them."""
     entries = _quick_entries(body)
+    if entries is not None and not body.rstrip().endswith(b"ListBucketResult>"):
+        # A 200 whose body broke off between entries (or before any): never a shorter or an
+        # empty listing, which a mirror would read as "delete the rest".
+        raise TransferError(f"Listing {where} failed: the store's answer is incomplete.")
     page = _parsed_listing(body, where) if entries is None else Page(entries, _next_token(body))
     if page.next_token == "" and not page.entries:
         raise TransferError(
