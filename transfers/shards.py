@@ -95,6 +95,8 @@ def cut(job: Job, spec, owner: str, cancel: threading.Event, keeper: LeaseKeeper
     items = iter_source(spec, cancel=cancel, after=after)
     try:
         for key, info in items:
+            if cancel.is_set():
+                break
             count += 1
             size += info.size
             if count < limit_objects and size < limit_bytes:
@@ -194,6 +196,8 @@ def _close(
                 finished_at=now if cancelled else None,
             )
             seq += 1
+        if held["cancel_requested_at"] is not None:  # shards cut after the cancel came
+            cancel_waiting(job.pk, now)
         planned = JobShard.objects.filter(job_id=job.pk).aggregate(
             objects=Sum("planned_objects"), bytes=Sum("planned_bytes")
         )
@@ -777,6 +781,15 @@ def reap_shards() -> list[int]:
             reaped.append(shard.pk)
             teams.add(shard.job.team_id)
             jobs.add(shard.job_id)
+    # Shards of a cancelled job that had not started (cut after the request came).
+    for job_id in set(
+        JobShard.objects.filter(state__in=(State.PENDING, State.QUEUED))
+        .exclude(job__cancel_requested_at=None)
+        .values_list("job_id", flat=True)
+        .order_by()
+    ):
+        cancel_waiting(job_id, now)
+        jobs.add(job_id)
     lost = JobShard.objects.filter(
         state=State.QUEUED,
         dispatched_at__lt=now - timedelta(seconds=settings.TRANSFER_REDISPATCH_SECONDS),
