@@ -474,9 +474,10 @@ class ShardProgress:
                 stopping = self._halt.wait(PUBLISH_INTERVAL)
                 with self._lock:
                     progress = self._latest
-                if progress is not None and progress is not stored and not progress.final:
+                if progress is not None and not progress.final:
                     try:
-                        self._store(progress)
+                        # The job's message goes out every second, new counters or not.
+                        self._store(progress, changed=progress is not stored)
                         stored = progress
                     except Exception:
                         logger.exception("could not store the progress of shard %s", self.shard_id)
@@ -486,10 +487,9 @@ class ShardProgress:
         finally:
             connection.close()
 
-    def _store(self, progress: Progress) -> None:
-        held = JobShard.objects.filter(pk=self.shard_id, lease_owner=self.owner).update(
-            **Counters.of(progress).as_dict()
-        )
+    def _store(self, progress: Progress, *, changed: bool) -> None:
+        mine = JobShard.objects.filter(pk=self.shard_id, lease_owner=self.owner)
+        held = mine.update(**Counters.of(progress).as_dict()) if changed else mine.exists()
         if held and _aggregate_due(self.job_id):
             aggregate(self.job_id)
 

@@ -10,11 +10,14 @@ import os
 import signal
 import uuid
 from collections import Counter
+from datetime import datetime
 from urllib.parse import unquote
 
 import pytest
+from asgiref.sync import async_to_sync
 
 from tests.support import wait_until
+from tests.transfers.channels_client import communicator, session_cookie
 from tests.transfers.conftest import transfer_worker
 from tests.transfers.support import (
     hashes,
@@ -284,3 +287,109 @@ def test_a_shard_that_fails_whole_is_what_its_retry_runs(
     retried = [copied_key(r) for r in proxy_a.seen[seen:] if r.is_copy()]
     assert sorted(retried) == keys[2 * SHARD : 3 * SHARD]
     assert s3_hashes(s3_a.client(), bucket, "dst/") == hashes(objects)
+
+
+def test_the_job_s_sockets_get_the_sums_over_its_shards_every_second(
+    fleet, team, operator, viewer, s3_a, proxy_a, data
+):
+    objects, bucket, endpoint = data
+    keys = sorted(objects)
+    gates = [proxy_a.hold(in_shard(keys, n), count=1) for n in (0, 1)]
+    profile = profile_for(team, operator, endpoint, bucket)
+    job = services.start_job(profile, actor=operator)
+    cookie = session_cookie(viewer)
+
+    async def watch() -> list[dict]:
+        socket = communicator(f"/ws/jobs/{job.pk}/", cookie=cookie)
+        assert (await socket.connect())[0]
+        messages = [await socket.receive_json_from(timeout=30)]
+        # While both shards are held mid-copy: messages about the whole job, about one a
+        # second, with the shards' states.
+        while sum(1 for m in messages if m.get("shards", {}).get("running") == 2) < 4:
+            messages.append(await socket.receive_json_from(timeout=30))
+        for gate in gates:
+            proxy_a.release(gate)
+        while not messages[-1]["final"]:
+            messages.append(await socket.receive_json_from(timeout=120))
+        await socket.disconnect()
+        return messages
+
+    messages = async_to_sync(watch)()
+    job = wait_for_job(job, timeout=30)
+    assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
+    summed = [m for m in messages if "shards" in m]
+    held = [m for m in summed if m["shards"]["running"] == 2]
+    gaps = [
+        (datetime.fromisoformat(b["at"]) - datetime.fromisoformat(a["at"])).total_seconds()
+        for a, b in itertools.pairwise(held)
+    ]
+    assert gaps and max(gaps) < 2.5, gaps
+    seqs = [m["seq"] for m in messages]
+    assert seqs == sorted(set(seqs))
+    done = [m["objects_done"] for m in messages]
+    assert done == sorted(done) and done[-1] == COUNT
+    assert all(m["job"] == job.pk and m["state"] == "running" for m in summed)
+    # One sample a second or so for the job, not one per shard.
+    seconds = (job.finished_at - job.started_at).total_seconds()
+    assert job.samples.count() <= seconds * 1.2 + 3
+
+
+def test_a_cut_resumes_after_the_shards_its_dead_coordinator_made(
+    settings, monkeypatch, team, operator, s3_a, data
+):
+    sent = []
+    monkeypatch.setattr(shards.dispatch, "send", lambda task, args, **_: sent.append(args) or True)
+    settings.TRANSFER_SHARD_OBJECTS = SHARD
+    objects, bucket, endpoint = data
+    keys = sorted(objects)
+    job = services.start_job(profile_for(team, operator, endpoint, bucket), actor=operator)
+    # What a coordinator that died after two cuts left behind; the reaper re-queued the job.
+    made = [
+        JobShard.objects.create(job=job, seq=0, upto_key=keys[9], planned_objects=10),
+        JobShard.objects.create(
+            job=job, seq=1, after_key=keys[9], upto_key=keys[19], planned_objects=10
+        ),
+    ]
+    assert execution.run_job(job.pk) == f"cut into {COUNT // SHARD + 1} shards"
+    rows = list(job.shards.order_by("seq"))
+    assert [r.pk for r in rows[:2]] == [m.pk for m in made]
+    assert rows[2].after_key == keys[19] and rows[-1].upto_key is None
+    assert all(a.upto_key == b.after_key for a, b in itertools.pairwise(rows))
+    assert sum(r.planned_objects for r in rows) == COUNT
+    job.refresh_from_db()
+    assert (job.state, job.lease_owner, job.objects_total) == (Job.State.RUNNING, "", COUNT)
+    assert job.shards_cut_at is not None
+    # Handed out under the default cap of shards per job.
+    assert len(sent) == settings.TRANSFER_SHARDS_PER_JOB
+
+
+def test_free_slots_go_round_the_team_s_jobs_under_both_caps(
+    settings, monkeypatch, team, operator, offline_endpoint
+):
+    sent = []
+    monkeypatch.setattr(shards.dispatch, "send", lambda task, args, **_: sent.append(args) or True)
+    settings.TRANSFER_SHARDS_PER_TEAM = 5
+    settings.TRANSFER_SHARDS_PER_JOB = 4
+    jobs = []
+    for n, cap in enumerate((None, 1, None)):
+        profile = profile_for(team, operator, offline_endpoint, f"bucket-{n}")
+        profile.max_parallel_shards = cap
+        profile.save(update_fields=["max_parallel_shards"])
+        job = Job.objects.create(
+            team=team, profile=profile, profile_name=profile.name, state=Job.State.RUNNING
+        )
+        JobShard.objects.bulk_create(JobShard(job=job, seq=s) for s in range(6))
+        jobs.append(job)
+
+    shards.dispatch_pending(team.pk)
+
+    out = Counter(
+        JobShard.objects.filter(state=JobShard.State.QUEUED).values_list("job_id", flat=True)
+    )
+    assert out == {jobs[0].pk: 2, jobs[1].pk: 1, jobs[2].pk: 2}
+    assert len(sent) == 5
+    # Lowest seq first, and nothing more while the team is full.
+    assert set(JobShard.objects.filter(state="queued").values_list("seq", flat=True)) == {0, 1}
+    assert shards.dispatch_pending(team.pk) == []
+    JobShard.objects.filter(job=jobs[0], seq=0).update(state=JobShard.State.SUCCEEDED)
+    assert len(shards.dispatch_pending(team.pk)) == 1
