@@ -14,6 +14,7 @@ key order, one SHA-256). See docs/engine.md, "Shards".
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -22,6 +23,7 @@ from collections import Counter
 from datetime import timedelta
 
 import redis
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, F, Q, Sum
@@ -48,7 +50,16 @@ from transfers.errors import Unavailable
 from transfers.leases import FailureRecorder, LeaseKeeper, lease_owner_name
 from transfers.manifests import ACTIONS, SHARDED, ManifestWriter, shard_lines
 from transfers.models import Job, JobFailure, JobManifest, JobSample, JobShard
-from transfers.progress import _redis, broadcast_job, message, publish
+from transfers.progress import (
+    _REDIS_ERRORS,
+    _redis,
+    broadcast_job,
+    channel_outage,
+    job_group,
+    message,
+    publish,
+    team_group,
+)
 from transfers.specs import spec_for_job
 from transfers.states import PHASE_FOR_STATE, STATE_FOR_OUTCOME
 
@@ -468,6 +479,10 @@ class ShardProgress:
 
     def _run(self) -> None:
         log_context.job_id.set(str(self.job_id))
+        # An event loop of this thread's own for the channel layer, as ProgressPublisher has.
+        loop = asyncio.new_event_loop()
+        layer = get_channel_layer()
+        self._send = lambda payload: loop.run_until_complete(_send_message(layer, payload))
         stored = None
         try:
             while True:
@@ -485,13 +500,14 @@ class ShardProgress:
                 if stopping:
                     return
         finally:
+            loop.close()
             connection.close()
 
     def _store(self, progress: Progress, *, changed: bool) -> None:
         mine = JobShard.objects.filter(pk=self.shard_id, lease_owner=self.owner)
         held = mine.update(**Counters.of(progress).as_dict()) if changed else mine.exists()
         if held and _aggregate_due(self.job_id):
-            aggregate(self.job_id)
+            aggregate(self.job_id, send=self._send)
 
 
 def _aggregate_due(job_id: int) -> bool:
@@ -529,7 +545,7 @@ def shard_counts(job_id: int) -> dict[str, int]:
     return {state: counts.get(state, 0) for state in State.values}
 
 
-def aggregate(job_id: int) -> None:
+def aggregate(job_id: int, *, send=None) -> None:
     """Store the job's counters (sums over its shards) and a sample, and tell the job's and
     the team's sockets, in the documented message shape with a `shards` summary."""
     now = timezone.now()
@@ -554,8 +570,9 @@ def aggregate(job_id: int) -> None:
         bytes_done=counters["bytes_done"],
     )
     team_id, state = job["team_id"], job["state"]
-    publish(
-        lambda: {
+
+    def payload() -> dict:
+        return {
             **message(
                 job_id=job_id,
                 team_id=team_id,
@@ -565,10 +582,22 @@ def aggregate(job_id: int) -> None:
                 throughput_bps=throughput,
             ),
             "shards": shard_counts(job_id),
-        },
-        [f"job.{job_id}", f"team.{team_id}"],
-        f"job {job_id}",
-    )
+        }
+
+    if send is None:
+        publish(payload, [job_group(job_id), team_group(team_id)], f"job {job_id}")
+        return
+    try:
+        send(payload())
+    except _REDIS_ERRORS as exc:
+        channel_outage.failed(exc, "live progress is not sent meanwhile, the jobs go on")
+    else:
+        channel_outage.succeeded()
+
+
+async def _send_message(layer, payload: dict) -> None:
+    await layer.group_send(job_group(payload["job"]), payload)
+    await layer.group_send(team_group(payload["team"]), payload)
 
 
 # --- the job's end -----------------------------------------------------------------------------

@@ -106,6 +106,14 @@ def shard_of(keys: list[str], key: str) -> int:
     return keys.index(key) // SHARD
 
 
+def finished(job, fleet: Fleet, timeout: float):
+    """The job once finished; the workers' logs if it does not finish in time."""
+    try:
+        return wait_for_job(job, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{fleet.output()}") from None
+
+
 def download(job) -> bytes:
     return b"".join(manifests.lines(job.manifest))
 
@@ -128,7 +136,7 @@ def test_a_large_job_spreads_over_both_workers_and_matches_a_one_piece_run(
     for gate in gates:
         proxy_a.release(gate)
 
-    job = wait_for_job(job, timeout=180)
+    job = finished(job, fleet, 180)
     assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
     rows = list(job.shards.order_by("seq"))
     assert len(rows) >= COUNT // SHARD
@@ -170,7 +178,7 @@ def test_a_job_smaller_than_a_shard_runs_in_one_piece(fleet, team, operator, s3_
     small = {f"few/{n}.txt": b"x" * n for n in range(1, SHARD)}
     put_objects(client, bucket, small, prefix="small/")
     profile = profile_for(team, operator, endpoint, bucket, source_prefix="small/")
-    job = wait_for_job(services.start_job(profile, actor=operator), timeout=120)
+    job = finished(services.start_job(profile, actor=operator), fleet, 120)
     assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
     assert job.objects_done == SHARD - 1
     assert not JobShard.objects.filter(job=job).exists()
@@ -195,7 +203,7 @@ def test_a_killed_worker_costs_only_its_shard(fleet, team, operator, s3_a, proxy
 
     reaped = wait_until(shards.reap_shards, "the dead worker's shard lease to expire", 60)
     assert reaped == [first.pk]
-    job = wait_for_job(job, timeout=180)
+    job = finished(job, fleet, 180)
     assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
     attempts = dict(job.shards.values_list("seq", "attempts"))
     assert attempts.pop(0) == 2
@@ -227,7 +235,7 @@ def test_cancel_stops_every_shard_within_seconds(fleet, team, operator, s3_a, pr
     assert not waiting.exists()
     wait_until(lambda: not s5cmd_processes(proxy_a.url), "every s5cmd to stop", 15)
     proxy_a.release(held)
-    job = wait_for_job(job, timeout=30)
+    job = finished(job, fleet, 30)
     assert job.state == Job.State.CANCELLED, (job.error, fleet.output())
     assert set(job.shards.values_list("state", flat=True)) == {JobShard.State.CANCELLED}
     assert job.objects_done < COUNT
@@ -248,7 +256,7 @@ def test_one_shard_at_a_time_when_the_profile_says_so(fleet, team, operator, s3_
     assert list(out.values_list("seq", flat=True)) == [0]
     proxy_a.release(held)
 
-    job = wait_for_job(job, timeout=180)
+    job = finished(job, fleet, 180)
     assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
     # Shard after shard: no copy of a shard reached the store before the last of the one
     # before it, and each started after the one before it ended.
@@ -271,7 +279,7 @@ def test_a_shard_that_fails_whole_is_what_its_retry_runs(
         lambda request: request.method == "GET" and request.query.get("start-after") == [start]
     )
     profile = profile_for(team, operator, endpoint, bucket)
-    job = wait_for_job(services.start_job(profile, actor=operator), timeout=180)
+    job = finished(services.start_job(profile, actor=operator), fleet, 180)
     assert broken.done, fleet.output()
     assert job.state == Job.State.PARTIAL, (job.error, fleet.output())
     failed = job.shards.get(state=JobShard.State.FAILED)
@@ -281,7 +289,7 @@ def test_a_shard_that_fails_whole_is_what_its_retry_runs(
 
     seen = len(proxy_a.seen)
     retry = services.retry_job(job, actor=operator)
-    retry = wait_for_job(retry, timeout=180)
+    retry = finished(retry, fleet, 180)
     assert retry.state == Job.State.SUCCEEDED, (retry.error, fleet.output())
     assert retry.objects_done == SHARD
     retried = [copied_key(r) for r in proxy_a.seen[seen:] if r.is_copy()]
@@ -315,7 +323,7 @@ def test_the_job_s_sockets_get_the_sums_over_its_shards_every_second(
         return messages
 
     messages = async_to_sync(watch)()
-    job = wait_for_job(job, timeout=30)
+    job = finished(job, fleet, 30)
     assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
     summed = [m for m in messages if "shards" in m]
     held = [m for m in summed if m["shards"]["running"] == 2]
