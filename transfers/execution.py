@@ -12,17 +12,12 @@ runs of one job never overlap.
 from __future__ import annotations
 
 import logging
-import os
-import queue
-import socket
 import threading
-import time
-import uuid
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, FloatField, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -30,11 +25,10 @@ from django.utils import timezone
 from accounts import audit
 from syncportal import logging as log_context
 from syncportal.crypto import DecryptionError
-from transfers import dispatch, notifications, prediction
+from transfers import dispatch, notifications, prediction, shards
 from transfers.counters import Counters
 from transfers.engine import (
     EngineError,
-    Failure,
     KeySet,
     Outcome,
     Result,
@@ -42,6 +36,7 @@ from transfers.engine import (
     sweep_uploads,
 )
 from transfers.errors import Unavailable
+from transfers.leases import FailureRecorder, LeaseKeeper, lease_owner_name
 from transfers.manifests import ManifestWriter
 from transfers.models import Job, JobFailure, JobSample
 from transfers.progress import ProgressPublisher, broadcast_job
@@ -49,14 +44,6 @@ from transfers.specs import spec_for_job
 from transfers.states import LEASED_STATES, STATE_FOR_OUTCOME
 
 logger = logging.getLogger(__name__)
-
-CANCEL_POLL_SECONDS = 1.0
-# Stop our own run once this share of the lease has passed without a successful renewal.
-SELF_STOP_SHARE = 0.75
-
-
-def lease_owner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def claim(job_id: int, owner: str) -> Job | None:
@@ -75,146 +62,6 @@ def claim(job_id: int, owner: str) -> Job | None:
         return None
     dispatch.forget(job_id)
     return Job.objects.select_related("team").get(pk=job_id)
-
-
-class LeaseKeeper(threading.Thread):
-    """Renews the lease and watches for a cancel request; sets `cancel` when either says stop."""
-
-    def __init__(self, job_id: int, owner: str, cancel: threading.Event):
-        super().__init__(name=f"lease-{job_id}", daemon=True)
-        self.job_id, self.owner, self.cancel = job_id, owner, cancel
-        self.lease = settings.TRANSFER_LEASE_SECONDS
-        self.lost = False
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        log_context.job_id.set(str(self.job_id))  # a new thread starts with an empty context
-        renewed = time.monotonic()
-        try:
-            while not self._halt.wait(CANCEL_POLL_SECONDS):
-                try:
-                    if not self._check():
-                        return
-                    if time.monotonic() - renewed >= self.lease / 4:
-                        if not self._renew():
-                            self._lose("another worker or the reaper took the job")
-                            return
-                        renewed = time.monotonic()
-                except Exception:
-                    logger.exception("job %s: lease check failed", self.job_id)
-                    connection.close()  # reconnect on the next round
-                if time.monotonic() - renewed > self.lease * SELF_STOP_SHARE:
-                    self._lose("the lease could not be renewed in time")
-                    return
-        finally:
-            connection.close()
-
-    def _check(self) -> bool:
-        """Still ours? Then pass on a cancel request. False once the job is someone else's."""
-        row = Job.objects.filter(pk=self.job_id).values_list("lease_owner", "cancel_requested_at")
-        owner, cancel_requested = row.first() or ("", None)
-        if owner != self.owner:
-            self._lose("another worker or the reaper took the job")
-            return False
-        if cancel_requested is not None:
-            self.cancel.set()
-        return True
-
-    def _renew(self) -> bool:
-        expires = timezone.now() + timedelta(seconds=self.lease)
-        return bool(
-            Job.objects.filter(pk=self.job_id, lease_owner=self.owner).update(
-                lease_expires_at=expires
-            )
-        )
-
-    def _lose(self, why: str) -> None:
-        logger.warning("job %s: lease lost (%s); stopping this run", self.job_id, why)
-        self.lost = True
-        self.cancel.set()
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-
-class FailureRecorder(threading.Thread):
-    """Stores the engine's failures while the run goes on: in batches of up to
-    TRANSFER_FAILURE_BATCH rows, at least once a second, so they are there even if the worker
-    dies mid-job. The engine's threads hand failures over through a bounded queue: if the
-    database falls behind, they wait rather than pile failures up in memory."""
-
-    _STOP = object()
-
-    def __init__(self, job_id: int, *, batch: int | None = None, interval: float = 1.0):
-        super().__init__(name=f"failures-{job_id}", daemon=True)
-        self.job_id = job_id
-        self.batch = batch or settings.TRANSFER_FAILURE_BATCH
-        self.interval = interval
-        self.queue: queue.Queue = queue.Queue(maxsize=4 * self.batch)
-        self.stored = 0
-
-    def __call__(self, failure: Failure) -> None:
-        self.queue.put(failure)
-
-    def run(self) -> None:
-        log_context.job_id.set(str(self.job_id))
-        pending: list[Failure] = []
-        due = time.monotonic() + self.interval
-        failing = False  # the last insert failed: wait for the next round, however many wait
-        try:
-            while True:
-                try:
-                    item = self.queue.get(timeout=max(0.0, due - time.monotonic()))
-                except queue.Empty:
-                    item = None
-                stop = item is self._STOP
-                if isinstance(item, Failure):
-                    pending.append(item)
-                full = len(pending) >= self.batch and not failing
-                if pending and (stop or full or time.monotonic() >= due):
-                    pending = self._store(pending, final=stop)
-                    failing = bool(pending)
-                if time.monotonic() >= due:
-                    due = time.monotonic() + self.interval
-                if stop:
-                    return
-        finally:
-            connection.close()
-
-    def _store(self, pending: list[Failure], *, final: bool) -> list[Failure]:
-        """Insert the batch; what could not be stored is kept for the next round (at most
-        one batch more than the queue holds), or given up at the end."""
-        for attempt in range(3 if final else 1):
-            try:
-                JobFailure.objects.bulk_create(
-                    [
-                        JobFailure(
-                            job_id=self.job_id,
-                            key=f.key[:1024],
-                            operation=f.operation,
-                            error=f.error,
-                        )
-                        for f in pending
-                    ],
-                    batch_size=self.batch,
-                )
-            except Exception:
-                logger.exception("job %s: storing %d failures failed", self.job_id, len(pending))
-                connection.close()  # reconnect on the next round
-                if final and attempt < 2:
-                    time.sleep(1)
-                continue
-            self.stored += len(pending)
-            return []
-        if final or len(pending) >= 2 * self.batch:
-            logger.error("job %s: %d failures were not stored", self.job_id, len(pending))
-            return []
-        return pending
-
-    def close(self) -> None:
-        self.queue.put(self._STOP)
-        self.join()
 
 
 def run_job(job_id: int) -> str:
@@ -242,8 +89,9 @@ def _run_job(job_id: int) -> str:
     )
     if rates is not None:
         Job.objects.filter(pk=job.pk).update(prediction_basis=rates.describe())
-    # What an earlier attempt stored of its failures: this run finds its own.
-    JobFailure.objects.filter(job_id=job.pk).delete()
+    # What an earlier attempt stored of its failures: this run finds its own. (A sharded
+    # job's failures are its shards', each replaced by the shard's next attempt.)
+    JobFailure.objects.filter(job_id=job.pk, shard=None).delete()
     cancel = threading.Event()
     keeper = LeaseKeeper(job.pk, owner, cancel)
     publisher = ProgressPublisher(
@@ -254,9 +102,13 @@ def _run_job(job_id: int) -> str:
     publisher.start()
     recorder.start()
     spec = None
+    cut = None
     try:
         try:
             spec = spec_for_job(job)
+            # A job larger than one shard is cut into shards that any worker runs; a small
+            # one (the cut's listing ended first) runs here.
+            cut = shards.cut(job, spec, owner, cancel, keeper)
         except (Unavailable, EngineError) as exc:
             result = Result(outcome=Outcome.FAILED, error=str(exc))
         except DecryptionError as exc:
@@ -264,14 +116,17 @@ def _run_job(job_id: int) -> str:
                 outcome=Outcome.FAILED, error=f"The endpoint's credentials cannot be read: {exc}"
             )
         else:
-            # In this thread: s5cmd is tied (PR_SET_PDEATHSIG) to the thread that starts it.
-            result = run_transfer(
-                spec,
-                on_progress=publisher,
-                cancel=cancel,
-                cleanup_previous=job.attempts > 1,
-                on_failure=recorder,
-            )
+            if cut.result is not None:
+                result = cut.result
+            elif cut.small:
+                # In this thread: s5cmd is tied (PR_SET_PDEATHSIG) to the thread that starts it.
+                result = run_transfer(
+                    spec,
+                    on_progress=publisher,
+                    cancel=cancel,
+                    cleanup_previous=job.attempts > 1,
+                    on_failure=recorder,
+                )
     except Exception as exc:
         logger.exception("job %s crashed", job_id)
         result = Result(outcome=Outcome.FAILED, error=f"Internal error: {exc.__class__.__name__}")
@@ -281,7 +136,9 @@ def _run_job(job_id: int) -> str:
         publisher.close()
         if spec is not None and isinstance(spec.options.only_keys, KeySet):
             spec.options.only_keys.close()
-    if keeper.lost:
+    if cut is not None and cut.shards:
+        return f"cut into {cut.shards} shards"  # (its lease released: the keeper saw it go)
+    if keeper.lost or (cut is not None and cut.lost):
         return "lease lost"
     state = finish(job, owner, result, rates=rates)
     logger.info("job %s: %s", job.pk, state)

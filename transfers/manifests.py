@@ -28,7 +28,7 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 
 from transfers.engine import ManifestEntry
-from transfers.models import Job, JobManifest, JobManifestChunk
+from transfers.models import Job, JobManifest, JobManifestChunk, JobShard
 
 CHUNK = 64 * 1024
 CONTENT_TYPE = "application/x-ndjson"
@@ -41,8 +41,9 @@ class ManifestWriter:
     """Writes a job's manifest in chunks as its entries come; `save()` then makes it the
     job's manifest (in the transaction that stores the outcome), `discard()` drops it."""
 
-    def __init__(self, job: Job, *, chunk_lines: int | None = None):
+    def __init__(self, job: Job, *, chunk_lines: int | None = None, shard_id: int | None = None):
         self.job_id = job.pk
+        self.shard_id = shard_id  # a shard's lines: `JobShard.manifest_run` names them
         self.chunk_lines = chunk_lines or settings.TRANSFER_MANIFEST_CHUNK_LINES
         self.run = uuid.uuid4().hex
         self.chunks = 0
@@ -76,6 +77,7 @@ class ManifestWriter:
         content = gzip.compress(b"".join(lines), compresslevel=6, mtime=0)
         JobManifestChunk.objects.create(
             job_id=self.job_id,
+            shard_id=self.shard_id,
             run=self.run,
             seq=self.chunks,
             lines=len(lines),
@@ -112,8 +114,16 @@ class ManifestWriter:
         JobManifestChunk.objects.filter(job_id=self.job_id, run=self.run).delete()
 
 
+# `JobManifest.run` of a sharded job: its lines are its shards' chunks, shard after shard.
+SHARDED = "shards"
+SHARDS_PER_QUERY = 100
+
+
 def lines(manifest: JobManifest) -> Iterator[bytes]:
     """The uncompressed JSON Lines, chunk by chunk."""
+    if manifest.run == SHARDED:
+        yield from shard_lines(manifest.job_id)
+        return
     if not manifest.run:
         with gzip.GzipFile(fileobj=io.BytesIO(bytes(manifest.content)), mode="rb") as archive:
             while chunk := archive.read(CHUNK):
@@ -130,6 +140,34 @@ def lines(manifest: JobManifest) -> Iterator[bytes]:
         for seq, content in page:  # noqa: B007 - the last seq read is where the next page starts
             yield gzip.decompress(bytes(content))
         if len(page) < CHUNKS_PER_QUERY:
+            return
+
+
+def shard_lines(job_id: int) -> Iterator[bytes]:
+    """A sharded job's manifest: each shard's chunks (of its last run), the shards in key
+    order, a few chunks per query."""
+    shards = JobShard.objects.filter(job_id=job_id).order_by("seq")
+    after = -1
+    while True:
+        page = list(
+            shards.filter(seq__gt=after).values_list("seq", "pk", "manifest_run")[:SHARDS_PER_QUERY]
+        )
+        for after, shard_id, run in page:  # noqa: B007 - where the next page starts
+            if not run:
+                continue
+            chunks = JobManifestChunk.objects.filter(job_id=job_id, shard_id=shard_id, run=run)
+            seq = -1
+            while True:
+                batch = list(
+                    chunks.filter(seq__gt=seq)
+                    .order_by("seq")
+                    .values_list("seq", "content")[:CHUNKS_PER_QUERY]
+                )
+                for seq, content in batch:  # noqa: B007
+                    yield gzip.decompress(bytes(content))
+                if len(batch) < CHUNKS_PER_QUERY:
+                    break
+        if len(page) < SHARDS_PER_QUERY:
             return
 
 

@@ -393,6 +393,10 @@ class Job(models.Model):
     lease_owner = models.CharField(max_length=255, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # A large job is cut into shards (JobShard) as its source is listed; set once the cut
+    # reached the end of the source (or stopped for a cancel): from then on the job's outcome
+    # is derived from its shards when the last of them finishes.
+    shards_cut_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -525,6 +529,10 @@ class JobShard(models.Model):
     error = models.TextField(blank=True)
     verification = models.JSONField(null=True, blank=True)
     plan = models.JSONField(null=True, blank=True, help_text="The shard's own plan summary.")
+    # When it was last sent to the broker (a queued shard whose message was lost is sent
+    # again), and which JobManifestChunk rows (their `run`) are its manifest lines.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    manifest_run = models.CharField(max_length=32, blank=True)
 
     objects = JobShardQuerySet.as_manager()
 
@@ -581,6 +589,10 @@ class JobFailure(models.Model):
         VERIFY = "verify", "Verify"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="failures")
+    # The shard (of a sharded job) whose run found it; a new attempt of the shard replaces them.
+    shard = models.ForeignKey(
+        JobShard, null=True, blank=True, on_delete=models.CASCADE, related_name="failures"
+    )
     key = models.CharField(max_length=1024, help_text="Relative to the profile's prefixes.")
     operation = models.CharField(max_length=8, choices=Operation.choices)
     error = models.TextField()
@@ -631,6 +643,10 @@ class JobManifestChunk(models.Model):
     one after the other (by `seq`) to download it. `run` tells one writing from another."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="manifest_chunks")
+    # A sharded job's chunks belong to the shard that wrote them (`JobShard.manifest_run`).
+    shard = models.ForeignKey(
+        JobShard, null=True, blank=True, on_delete=models.CASCADE, related_name="manifest_chunks"
+    )
     run = models.CharField(max_length=32)
     seq = models.PositiveIntegerField()
     lines = models.PositiveIntegerField()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
 
 from transfers.engine import (
     EndpointConfig,
@@ -21,7 +22,7 @@ from transfers.engine import (
 )
 from transfers.errors import Unavailable
 from transfers.job_options import JobOptions, Side
-from transfers.models import Endpoint, Job, JobFailure, SyncProfile
+from transfers.models import Endpoint, Job, JobFailure, JobShard, SyncProfile
 
 MiB = 1024 * 1024
 # A retry of failed objects names the job whose failures it retries
@@ -92,6 +93,7 @@ def spec_from_options(
     team_id: int,
     delete_threshold: int | None = None,
     only_keys: KeySet | None = None,
+    key_range: tuple[str, str | None] | None = None,
 ) -> TransferSpec:
     """A spec from a snapshot; endpoints are read now, so a rotated secret takes effect."""
     endpoints = Endpoint.objects.filter(team_id=team_id).in_bulk(
@@ -126,15 +128,22 @@ def spec_from_options(
             ),
             only_keys=only_keys if only_keys is not None else options.only_keys,
             skip_intact=options.skip_intact,
+            key_range=key_range,
         ),
         runtime=runtime(),
     )
 
 
-def spec_for_job(job: Job, *, retry_keys: bool = True) -> TransferSpec:
+def spec_for_job(
+    job: Job,
+    *,
+    retry_keys: bool = True,
+    key_range: tuple[str, str | None] | None = None,
+) -> TransferSpec:
     """An approved job may delete as many objects as the approver saw planned. A retry of
     failed objects reads their keys from the failures of the job it retries, into a KeySet
-    on disk (close it after the run); without `retry_keys`, the spec has none."""
+    on disk (close it after the run); without `retry_keys`, the spec has none. `key_range`
+    narrows it to one shard's keys (see transfers.shards)."""
     options = job.run_options
     if options is None:
         raise Unavailable("This job has no settings to run with.")
@@ -146,7 +155,11 @@ def spec_for_job(job: Job, *, retry_keys: bool = True) -> TransferSpec:
         keys = failed_keys(options.retry_failures_of)
     try:
         return spec_from_options(
-            options, team_id=job.team_id, delete_threshold=threshold, only_keys=keys
+            options,
+            team_id=job.team_id,
+            delete_threshold=threshold,
+            only_keys=keys,
+            key_range=key_range,
         )
     except Exception:
         if keys is not None:
@@ -169,4 +182,17 @@ def failed_keys(job_id: int) -> KeySet:
             last = page[-1][0]
             yield from (key for _, key in page)
 
-    return KeySet(keys())
+    return KeySet(keys(), ranges=failed_ranges(job_id))
+
+
+def failed_ranges(job_id: int) -> list[tuple[str, str | None]]:
+    """The key ranges of the shards of job `job_id` that failed as a whole: never planned
+    (their listing failed, or their worker died on every attempt), or failed with no failed
+    object to retry. A retry lists them again."""
+    has_failures = JobFailure.objects.filter(shard=OuterRef("pk"))
+    return list(
+        JobShard.objects.filter(job_id=job_id, state=JobShard.State.FAILED)
+        .filter(Q(plan__isnull=True) | ~Exists(has_failures))
+        .order_by("seq")
+        .values_list("after_key", "upto_key")
+    )

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from transfers import dispatch, execution, notifications, previews, retention
+from transfers import dispatch, execution, notifications, previews, retention, shards
 from transfers.models import SkippedRun
 from transfers.services import browse, freshness, schedules
 
@@ -18,6 +18,20 @@ def run_job(job_id: int) -> str:
     """Claim and run one job. A redelivered message for a job that is no longer queued (already
     run, running elsewhere, cancelled) does nothing."""
     return execution.run_job(job_id)
+
+
+@shared_task(bind=True, name="transfers.run_shard", acks_late=True, reject_on_worker_lost=True)
+def run_shard(self, shard_id: int) -> str:
+    """Claim and run one shard of a large job (transfers.shards). A message for a shard that
+    is no longer queued does nothing."""
+    return shards.run_shard(shard_id, worker=self.request.hostname or "")
+
+
+@shared_task(name="transfers.finish_job")
+def finish_job(job_id: int) -> str:
+    """Store a sharded job's outcome once its cut is done and all its shards have finished
+    (e.g. after a cancel stopped the shards that had not started)."""
+    return shards.maybe_finish_job(job_id) or "not finished"
 
 
 @shared_task(name="transfers.count_prefix_usage")
@@ -41,6 +55,7 @@ def reap_jobs() -> dict[str, list[int]]:
     stopped."""
     return {
         "reaped": execution.reap_expired_leases(),
+        "shards_reaped": shards.reap_shards(),
         "redispatched": dispatch.redispatch_lost(),
         "previews_failed": previews.reap_stale(),
     }

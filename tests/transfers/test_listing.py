@@ -57,6 +57,33 @@ def test_it_keeps_only_the_keys_in_scope_and_relative_to_the_prefix():
     assert [key for key, _ in items] == [f"{n:02d}" for n in range(7, 100, 10)]
 
 
+def test_a_key_range_is_listed_from_its_start_to_its_end_and_no_further():
+    """A shard's range (after, upto]: the listing starts after `after` (StartAfter) and stops
+    at the first key past `upto`, without asking for the pages beyond it."""
+    with serving(Bucket("src", 5000, digits=4)) as server:
+        location = _location(server, "src")
+        client = location.endpoint.client()
+        items = list(
+            iter_s3(
+                location, client, base="data/", keep=bool, page_size=100, after="1000", upto="1250"
+            )
+        )
+        pages = server.requests.get("list", 0)
+    assert [key for key, _ in items] == [f"{n:04d}" for n in range(1001, 1251)]
+    assert pages <= 4  # three pages hold the range; the fetcher may be one page ahead
+
+
+def test_a_page_that_broke_off_is_an_error_not_an_empty_listing():
+    with pytest.raises(TransferError, match="incomplete"):
+        parse_listing(b"", "s3://b/p/")
+    with pytest.raises(TransferError, match="incomplete"):
+        parse_listing(
+            b"<ListBucketResult><Contents><Key>a</Key><LastModified>2026-01-01T00:00:00Z"
+            b"</LastModified><ETag>x</ETag><Size>1</Size></Contents>",
+            "s3://b/p/",
+        )
+
+
 def test_an_empty_prefix_lists_nothing():
     with serving(Bucket("src", 10)) as server:
         assert _listing(_location(server, "src", "elsewhere/")) == []

@@ -30,6 +30,9 @@ class Scope:
     exclude: tuple[re.Pattern, ...] = ()
     wildcard: re.Pattern | None = None
     only_keys: Container[str] | None = None  # a frozenset, or a KeySet on disk for a big retry
+    # A shard of a job: only the keys k with after < k <= upto (upto None: to the end).
+    after: str = ""
+    upto: str | None = None
 
     @classmethod
     def build(
@@ -39,7 +42,9 @@ class Scope:
         exclude: Iterable[str] = (),
         wildcard: str | None = None,
         only_keys: Iterable[str] | KeySet | None = None,
+        key_range: tuple[str, str | None] | None = None,
     ) -> Scope:
+        after, upto = key_range or ("", None)
         return cls(
             include=tuple(glob_to_regex(p) for p in include),
             exclude=tuple(glob_to_regex(p) for p in exclude),
@@ -49,9 +54,22 @@ class Scope:
                 if only_keys is None or isinstance(only_keys, KeySet)
                 else frozenset(only_keys)
             ),
+            after=after,
+            upto=upto,
         )
 
+    @property
+    def ranged(self) -> bool:
+        return bool(self.after) or self.upto is not None
+
+    def in_range(self, key: str) -> bool:
+        """Within (after, upto]: str order is the code-point order, which is the UTF-8 byte
+        order S3 lists keys in."""
+        return key > self.after and (self.upto is None or key <= self.upto)
+
     def __call__(self, key: str) -> bool:
+        if (self.after or self.upto is not None) and not self.in_range(key):
+            return False
         if self.only_keys is not None and key not in self.only_keys:
             return False
         if self.wildcard is not None and not self.wildcard.fullmatch(key):

@@ -17,7 +17,11 @@ CACHE_KIB = 2048
 
 
 class KeySet:
-    def __init__(self, keys: Iterable[str] = ()):
+    """The keys, and optionally whole key ranges (after, upto] (upto None: to the end): a
+    retry of a sharded job whose shards failed as a whole retries their ranges."""
+
+    def __init__(self, keys: Iterable[str] = (), ranges: Iterable[tuple[str, str | None]] = ()):
+        self.ranges = tuple(ranges)
         # "": a temporary database on disk, private to this connection.
         self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
         self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
@@ -42,6 +46,9 @@ class KeySet:
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
+        for after, upto in self.ranges:
+            if key > after and (upto is None or key <= upto):
+                return True
         with self._lock:
             found = self._db.execute("SELECT 1 FROM keys WHERE key = ?", (key,)).fetchone()
         return found is not None

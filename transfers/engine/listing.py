@@ -60,6 +60,8 @@ def iter_s3(
     keep: Callable[[str], bool],
     cancel: threading.Event | None = None,
     page_size: int = 1000,
+    after: str = "",
+    upto: str | None = None,
 ) -> Iterator[Item]:
     """Objects under `base` whose relative key passes `keep`, in the order the store lists
     them (ListObjectsV2: UTF-8 binary order of the key; callers check it).
@@ -69,15 +71,22 @@ def iter_s3(
     timestamp, cost about 20 times more than the request itself. The next page is asked for
     while this one is read (its token is found first), so the store's latency and the parse
     overlap.
+
+    A key range (`after`, `upto`] (relative keys; `upto` None: to the end) is listed from its
+    start (StartAfter) and no further than its end: a shard of a job reads its range only.
     """
     where = f"s3://{location.bucket}/{base}"
-    pages = _raw_pages(client, location, base, page_size, cancel)
+    pages = _raw_pages(
+        client, location, base, page_size, cancel, start_after=base + after if after else ""
+    )
     try:
         for body in pages:
             if cancel is not None and cancel.is_set():
                 break
             for key, info in parse_listing(body, where).entries:
                 key = key[len(base) :]
+                if upto is not None and key > upto:
+                    return
                 if key and keep(key):
                     yield key, info
     finally:
@@ -109,6 +118,10 @@ def parse_listing(body: bytes, where: str = "the store") -> Page:
     """A ListObjectsV2 answer (XML) read into (key, object) pairs, in the order listed, and
     the token of the next page. Keys are URL-decoded when the answer says it encoded them."""
     entries = _quick_entries(body)
+    if entries is not None and not body.rstrip().endswith(b"ListBucketResult>"):
+        # A 200 whose body broke off between entries (or before any): never a shorter or an
+        # empty listing, which a mirror would read as "delete the rest".
+        raise TransferError(f"Listing {where} failed: the store's answer is incomplete.")
     page = _parsed_listing(body, where) if entries is None else Page(entries, _next_token(body))
     if page.next_token == "" and not page.entries:
         raise TransferError(
@@ -210,7 +223,13 @@ def _keep_raw_listing(response_dict, customized_response_dict, **_kwargs) -> Non
 
 
 def _raw_pages(
-    client, location: S3Location, base: str, page_size: int, cancel: threading.Event | None
+    client,
+    location: S3Location,
+    base: str,
+    page_size: int,
+    cancel: threading.Event | None,
+    *,
+    start_after: str = "",
 ) -> Generator[bytes, None, None]:
     """The XML of each page of the listing, the next one asked for by a helper thread while
     the caller reads this one (one page ahead, no more)."""
@@ -230,6 +249,8 @@ def _raw_pages(
 
     def fetcher() -> None:
         request = {"Bucket": location.bucket, "Prefix": base, "MaxKeys": page_size}
+        if start_after:
+            request["StartAfter"] = start_after
         try:
             while not stop.is_set() and not (cancel is not None and cancel.is_set()):
                 body = fetch(**request)

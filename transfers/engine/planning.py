@@ -206,12 +206,21 @@ def build_plan(
         exclude=options.exclude,
         wildcard=wildcard,
         only_keys=options.only_keys,
+        key_range=options.key_range,
     )
 
     def source_listing() -> Iterable[Item]:
         if source.is_local:
             return iter_local(source, keep=scope, must_exist=True, cancel=cancel)
-        return iter_s3(source, clients["source"], base=base, keep=scope, cancel=cancel)
+        return iter_s3(
+            source,
+            clients["source"],
+            base=base,
+            keep=scope,
+            cancel=cancel,
+            after=scope.after,
+            upto=scope.upto,
+        )
 
     listed: Listing = source_listing
     list_destination = options.mode != "copy" or options.skip_intact
@@ -251,6 +260,8 @@ def destination_listing(
             base=destination.prefix,
             keep=scope,
             cancel=cancel,
+            after=scope.after,
+            upto=scope.upto,
         )
 
     return listing

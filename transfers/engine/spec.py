@@ -37,6 +37,9 @@ class Options:
     # A continuation of a cancelled run: the destination is listed in copy mode too, and what
     # is already there intact (by the compare rule) is skipped, `only_keys` included.
     skip_intact: bool = False
+    # A shard of a job: only the keys k (relative to the prefixes) with after < k <= upto,
+    # as (after, upto); upto None is the end of the key space. None: every key.
+    key_range: tuple[str, str | None] | None = None
 
 
 @dataclass(frozen=True)

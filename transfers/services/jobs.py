@@ -6,16 +6,18 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import audit
-from transfers.dispatch import dispatch
+from transfers.dispatch import dispatch, send
 from transfers.errors import JobStateError, ProfileBusy
 from transfers.models import Job, SyncProfile
 from transfers.progress import broadcast_job
-from transfers.specs import options_for, snapshot_options
+from transfers.shards import cancel_waiting
+from transfers.specs import failed_ranges, options_for, snapshot_options
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 
@@ -155,6 +157,18 @@ def cancel_job(job: Job, *, actor, request=None) -> Job:
             job.error = f"Cancelled by {actor or 'the system'} before it ran."
             fields += ["state", "finished_at", "error"]
         job.save(update_fields=fields)
+        # A sharded job: its shards that have not started stop now; the running ones stop
+        # within a second or two (their lease keepers watch the job), and the last to end
+        # stores the job's outcome. If none is running, a task does it.
+        if cancel_waiting(job.pk, job.cancel_requested_at) or job.shards_cut_at is not None:
+            transaction.on_commit(
+                lambda: send(
+                    "transfers.finish_job",
+                    (job.pk,),
+                    queue=settings.TRANSFER_QUEUE,
+                    meanwhile=f"job {job.pk} ends cancelled once the reaper runs",
+                )
+            )
         audit.record(
             "job.cancelled",
             actor=actor,
@@ -181,11 +195,14 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
         # The keys stay in the job's failures, however many: the retry names the job, and its
         # worker reads them from there (transfers.specs.failed_keys).
         failed = job.failures.count() if failed_only else 0
+        # Shards that failed as a whole (their listing failed, or their worker died on every
+        # attempt) have no failed objects: their key ranges are retried (specs.failed_keys).
+        ranges = len(failed_ranges(job.pk)) if failed_only else 0
         profile = job.profile
         same = job.run_options
         if same is None and profile is not None:
             same = options_for(profile)  # a job stored without options (only tests make those)
-        if failed and same is not None:
+        if (failed or ranges) and same is not None:
             options = same.retrying(job.pk).to_dict()
         elif profile is not None:
             options = snapshot_options(profile)
@@ -200,8 +217,9 @@ def retry_job(job: Job, *, actor, failed_only: bool = True, request=None) -> Job
             action="job.retried",
             details={
                 "retry_of": job.pk,
-                "scope": "failed" if failed else "all",
+                "scope": "failed" if failed or ranges else "all",
                 "objects": failed or None,
+                **({"shards": ranges} if ranges else {}),
             },
             request=request,
         )
