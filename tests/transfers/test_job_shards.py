@@ -275,3 +275,16 @@ def test_the_job_page_query_count_is_pinned(team, viewer, running, django_assert
 )
 def test_a_workers_host_is_its_name_before_pid_and_id(worker, host):
     assert shard_status.worker_host(worker) == host
+
+
+def test_the_openapi_document_describes_the_route_and_the_summary(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    route = schema["paths"]["/api/v1/jobs/{job_id}/shards"]["get"]
+    assert set(route["responses"]) >= {"200", "404"}
+    components = schema["components"]["schemas"]
+    shard_states = components["ShardOut"]["properties"]["state"]["enum"]
+    assert shard_states == [state.value for state in JobShard.State]
+    # The job's own states are not replaced by the shard's (both enums are called State).
+    assert "planning" in components["State"]["enum"]
+    summary = components["JobOut"]["properties"]["shards"]
+    assert {"$ref": "#/components/schemas/ShardSummaryOut"} in summary["anyOf"]

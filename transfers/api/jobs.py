@@ -163,7 +163,9 @@ class ShardOut(Schema):
     upto_key: str | None = Field(
         ..., description="... up to and including this one; null: to the last key."
     )
-    state: JobShard.State
+    # Inline, not `JobShard.State`: pydantic would name both enums `State` in the OpenAPI
+    # components, and the job's would be replaced by the shard's.
+    state: Literal[tuple(JobShard.State.values)]  # type: ignore[valid-type]
     worker: str = Field(
         ..., description="The worker of the latest attempt (`host:pid:id`); blank before one."
     )
