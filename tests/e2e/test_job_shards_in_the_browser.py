@@ -109,3 +109,39 @@ def test_a_job_of_thousands_of_shards_stays_a_small_page(page, team, viewer):
         page.screenshot(
             path=str(ARTIFACTS / f"shards-{viewport['width']}-3000-shards.png"), full_page=True
         )
+
+
+def test_shards_cut_after_the_page_opened_appear_from_the_jobs_socket(page, team, viewer):
+    """The job had no shards when the page opened; a live message that counts some (`shards`,
+    {state: count}) makes the page fetch the card, without a reload."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from transfers.progress import job_group, message_for_job, publish
+
+    nightly = profile(team, endpoint(team))
+    job = finished_job(nightly, Job.State.RUNNING, finished_at=None)
+    sign_in(page, viewer)
+    page.goto(f"/jobs/{job.pk}/")
+    expect(page.locator("#job-shards")).to_be_hidden()
+    expect(page.locator("[data-live-status]")).to_have_attribute("data-status", "live")
+    make_shards(job, ["running", "queued", "pending"], {0: "worker-a:1:x"})
+
+    def send() -> None:
+        # From another thread: this one runs Playwright's event loop (see
+        # test_first_run_and_live_list_in_the_browser.started_elsewhere).
+        try:
+            counts = {"running": 1, "queued": 1, "pending": 1}
+            publish(lambda: {**message_for_job(job), "shards": counts}, [job_group(job.pk)], "t")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(send).result()
+    card = page.locator("#job-shards")
+    expect(card.get_by_role("img")).to_have_count(3)
+    expect(card.locator("[data-field=shard-counts]")).to_have_text(
+        "1 pending · 1 queued · 1 running"
+    )
+    expect(card.locator("[data-field=shard-workers]")).to_have_text("Running on worker-a (1)")
