@@ -118,7 +118,7 @@ class Portal:
     def _log(self, name: str):
         return open(self.var_dir / f"{name}.log", "ab")
 
-    def start_web(self, workers: int = 2) -> None:
+    def start_web(self, workers: int = 2, timeout: float = 180) -> None:
         # As deploy/ starts it; warning level leaves out the per-request access log.
         argv = [sys.executable, "-m", "syncportal.server", "--log-level", "warning"]
         argv += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
@@ -126,7 +126,8 @@ class Portal:
         self.web = self.processes.start(
             "web", argv, cwd=BASE_DIR, env=self.env, stdout=log, stderr=log
         )
-        wait_until(lambda: http_ok(f"{self.url}/healthz"), "portal web server")
+        # Generous: on a loaded machine two ASGI processes take a while to import Django.
+        wait_until(lambda: http_ok(f"{self.url}/healthz"), "portal web server", timeout=timeout)
 
     def start_worker(self, concurrency: int) -> subprocess.Popen:
         """(Re)start the Celery worker with a prefork pool of `concurrency` processes."""

@@ -221,6 +221,11 @@ def markdown(results: dict) -> str:
         data = scenarios["scale"]
         lines += ["## 8. Jobs of any size (the engine vs raw s5cmd, synthetic S3 server)", ""]
         lines += [table(data), "", f"- Targets: {_verdicts(data['targets'])}.", ""]
+    if "fleet" in scenarios:
+        from bench.fleet import table as fleet_table
+
+        lines += ["## 9. One job across a fleet of workers (shards)", ""]
+        lines += [*fleet_table(scenarios["fleet"]), ""]
     for name, error in results.get("errors", {}).items():
         lines += [f"**Scenario {name} failed:** {error}", ""]
     lines += ["Plots: " + ", ".join(f"`{p}`" for p in PLOTS), ""]

@@ -44,6 +44,9 @@ class Sizes:
     concurrent_jobs: int
     progress: Dataset
     scale: tuple[int, ...]  # objects per bucket of the synthetic-server scenario
+    fleet: Dataset  # one job on fleets of workers (bench/fleet.py)
+    fleet_shard_objects: int  # TRANSFER_SHARD_OBJECTS for it: about 16 shards
+    fleet_workers: tuple[int, ...]
 
 
 FULL = Sizes(
@@ -61,6 +64,9 @@ FULL = Sizes(
     concurrent_jobs=200,
     progress=Dataset("progress", 5000, 16 * 1024),
     scale=(100_000, 1_000_000, 10_000_000),
+    fleet=Dataset("fleet", 4000, 64 * 1024),
+    fleet_shard_objects=250,
+    fleet_workers=(1, 2, 4),
 )
 QUICK = Sizes(
     repeats=1,
@@ -77,6 +83,9 @@ QUICK = Sizes(
     concurrent_jobs=50,
     progress=Dataset("progress", 1000, 16 * 1024),
     scale=(10_000, 100_000),
+    fleet=Dataset("fleet", 800, 64 * 1024),
+    fleet_shard_objects=50,
+    fleet_workers=(1, 2, 4),
 )
 
 
@@ -944,6 +953,16 @@ def scale(ctx: Context) -> dict:
     return measured.run(ctx.sizes.scale, ctx.sizes.repeats, ctx.log)
 
 
+# --- 9. One job across a fleet of workers -------------------------------------------------------
+
+
+def fleet(ctx: Context) -> dict:
+    """One sharded job on 1, 2 and 4 worker processes (bench/fleet.py)."""
+    from bench import fleet as measured
+
+    return measured.run(ctx)
+
+
 SCENARIOS = {
     "transfer": transfer,
     "relay": relay,
@@ -953,4 +972,5 @@ SCENARIOS = {
     "concurrency": concurrency,
     "progress": progress,
     "scale": scale,
+    "fleet": fleet,
 }

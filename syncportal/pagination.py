@@ -134,12 +134,14 @@ class OldestFirstKeysetPagination(KeysetPagination):
     failures: up to millions, appended while the job runs). Each page is an index range after
     the cursor; `count` is counted only when the whole list is not on the first page."""
 
+    key = "pk"  # a unique column of the list, in the order it is read
+
     def paginate_queryset(
         self, queryset: QuerySet, pagination: KeysetPagination.Input, request: HttpRequest, **params
     ) -> dict[str, Any]:
-        ordered = queryset.order_by("pk")
+        ordered = queryset.order_by(self.key)
         if pagination.cursor:
-            ordered = ordered.filter(pk__gt=_decode(pagination.cursor, ">"))
+            ordered = ordered.filter(**{f"{self.key}__gt": _decode(pagination.cursor, ">")})
         start, limit = pagination.offset, pagination.limit
         rows = list(ordered[start : start + limit + 1])
         items = rows[:limit]
@@ -148,8 +150,14 @@ class OldestFirstKeysetPagination(KeysetPagination):
         return {
             "items": items,
             "count": len(items) if first_and_only else queryset.count(),
-            "next_cursor": _encode_after(items[-1].pk) if more and items else None,
+            "next_cursor": _encode_after(getattr(items[-1], self.key)) if more and items else None,
         }
+
+
+class SeqKeysetPagination(OldestFirstKeysetPagination):
+    """In `seq` order, for one job's shards (unique per job: the list is of one job)."""
+
+    key = "seq"
 
 
 # A list longer than this (by the planner's estimate) answers the estimate as its `count`

@@ -41,6 +41,7 @@ from transfers.models import (
     Job,
     JobFailure,
     JobSample,
+    JobShard,
     Preview,
     SyncProfile,
 )
@@ -95,6 +96,10 @@ def world(team, owner, s3):
     )
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=9)
     JobFailure.objects.create(job=finished, key="a.csv", operation="copy", error="denied")
+    JobShard.objects.create(job=finished, seq=0, upto_key="a.csv", state="succeeded")
+    JobShard.objects.create(
+        job=finished, seq=1, after_key="a.csv", state="failed", worker="w1:7:ab", attempts=2
+    )
     ManifestWriter(finished).write(
         [ManifestEntry("a.csv", "failed", 9, "", "copy", "denied")]
     ).save(finished)

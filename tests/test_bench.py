@@ -104,3 +104,88 @@ def test_the_synthetic_server_answers_s5cmd_ls_and_sync():
         # The copies are remembered: the buckets now agree and a second sync has nothing to do.
         assert all(destination.info(i) == source.info(i) for i in changed)
         assert _s5cmd(server, "--json", "sync", "s3://src/data/*", "s3://dst/data/").stdout == ""
+
+
+# --- The fleet scenario's arithmetic (bench/fleet.py) ------------------------------------------
+
+
+def test_scaling_efficiency_is_t1_over_n_times_tn():
+    from bench.fleet import efficiency
+
+    assert efficiency({1: 40.0, 2: 25.0, 4: 20.0}) == {1: 1.0, 2: 0.8, 4: 0.5}
+    assert efficiency({2: 25.0}) == {}  # no time on one worker: nothing to compare with
+
+
+def test_shard_overhead_is_the_wait_and_the_gap_between_a_workers_shards():
+    from datetime import UTC, datetime, timedelta
+
+    from bench.fleet import distribution, shard_overhead
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def at(seconds):
+        return t0 + timedelta(seconds=seconds)
+
+    shards = [
+        # worker a: 0-10, then 11-20 (gap 1), then 24-30 (gap 4)
+        {"worker": "a:1:x", "created_at": at(0), "started_at": at(0), "finished_at": at(10)},
+        {"worker": "a:1:x", "created_at": at(0), "started_at": at(11), "finished_at": at(20)},
+        {"worker": "a:1:x", "created_at": at(0), "started_at": at(24), "finished_at": at(30)},
+        # worker b: 2-12, then 14-22 (gap 2)
+        {"worker": "b:2:y", "created_at": at(0), "started_at": at(2), "finished_at": at(12)},
+        {"worker": "b:2:y", "created_at": at(0), "started_at": at(14), "finished_at": at(22)},
+        # not started: counted as a shard, in no median
+        {"worker": "", "created_at": at(0), "started_at": None, "finished_at": None},
+    ]
+    overhead = shard_overhead(shards)
+    assert overhead == {
+        "shards": 6,
+        "queued_to_start_s": 11.0,  # median of 0, 11, 24, 2, 14
+        "finish_to_next_start_s": 2.0,  # median of 1, 4, 2
+        "run_s": 9.0,  # median of 10, 9, 6, 10, 8
+    }
+    assert distribution(s["worker"] for s in shards) == {"a:1:x": 3, "b:2:y": 2, "(none)": 1}
+    assert shard_overhead([]) == {
+        "shards": 0,
+        "queued_to_start_s": None,
+        "finish_to_next_start_s": None,
+        "run_s": None,
+    }
+
+
+def test_the_bottleneck_is_named_from_cpu_shares():
+    from bench.fleet import bottleneck
+
+    assert bottleneck({"moto": 0.97, "workers": 0.6}, cores=2).startswith("the S3 server")
+    assert bottleneck({"moto": 0.5, "workers": 1.4}, cores=2).startswith("the machine's 2 cores")
+    assert bottleneck({"moto": 0.3, "workers": 0.4}, cores=2).startswith("neither")
+    busy = bottleneck({"moto": 0.3, "workers": 0.4}, cores=2, load=14.0)
+    assert busy == "other processes on the machine (load 14.0 on 2 cores)"
+
+
+def test_the_fleet_report_says_not_sharded_without_shards():
+    from bench.fleet import table
+
+    out = {
+        "dataset": "800 x 64.0 KiB",
+        "shard_objects": 50,
+        "cores": 2,
+        "seconds": {"1": 4.0, "2": 4.1},
+        "efficiency": {"1": 1.0, "2": 0.49},
+        "sharded": False,
+        "note": "not sharded: no run made shard rows (a portal without sharding)",
+        "fleets": {
+            n: [
+                {
+                    "seconds": t,
+                    "cpu_cores": {"moto": 0.5, "workers": 0.4},
+                    "bottleneck": "neither",
+                    "sharded": False,
+                }
+            ]
+            for n, t in (("1", 4.0), ("2", 4.1))
+        },
+    }
+    text = "\n".join(table(out))
+    assert "| 2 | 4.10 | 0.49 | 50% | 0.40 cores | not sharded | — |" in text
+    assert text.endswith("not sharded: no run made shard rows (a portal without sharding)")

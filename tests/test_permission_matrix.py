@@ -45,6 +45,7 @@ from transfers.models import (
     Job,
     JobFailure,
     JobSample,
+    JobShard,
     Notification,
     Preview,
     SkippedRun,
@@ -185,6 +186,7 @@ PAGES = [
     Door("GET", "/audit/", statuses(200, 403, 403, 200, 302)),
     Door("GET", "/audit/export.csv", statuses(200, 403, 403, 200, 302)),
     Door("GET", "/jobs/{finished_job}/manifest/", IN_TEAM),
+    Door("GET", "/jobs/{finished_job}/shards/", IN_TEAM),  # the job page's Shards card
 ]
 
 API_IN_TEAM = statuses(200, 200, 200, 404, 401)
@@ -287,6 +289,7 @@ API = [
     Door("POST", "/api/v1/jobs/{waiting_job}/approve", api_operate(200)),
     Door("GET", "/api/v1/jobs/{finished_job}/samples", API_IN_TEAM),
     Door("GET", "/api/v1/jobs/{finished_job}/failures", API_IN_TEAM),
+    Door("GET", "/api/v1/jobs/{finished_job}/shards", API_IN_TEAM),
     Door("GET", "/api/v1/jobs/{finished_job}/manifest", API_IN_TEAM),
     # The audit trail: team admins, auditors and superusers.
     Door("GET", "/api/v1/audit", AUDIT_READERS),
@@ -408,6 +411,8 @@ def world(team, other_team, owner, operator, viewer, outsider):
     JobSample.objects.create(job=finished, t=finished.created_at, objects_done=1, bytes_done=1)
     JobFailure.objects.create(job=finished, key="a", operation="verify", error="size differs")
     ManifestWriter(finished).write([ManifestEntry("a", "copied", 1, "")]).save(finished)
+    JobShard.objects.create(job=finished, seq=0, upto_key="m", state="succeeded")
+    JobShard.objects.create(job=finished, seq=1, after_key="m", state="succeeded")
     hook = Notification.objects.create(
         profile=profile,
         channel="webhook",

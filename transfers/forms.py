@@ -267,6 +267,12 @@ class ProfileForm(PortalForm):
         **_model("storage_class"),
         help_text="e.g. STANDARD_IA or GLACIER_IR. Blank: the destination bucket's default.",
     )
+    max_parallel_shards = forms.IntegerField(
+        label="Most shards at once",
+        required=False,
+        **_model("max_parallel_shards"),
+        help_text=SyncProfile._meta.get_field("max_parallel_shards").help_text,
+    )
     schedule = forms.CharField(
         required=False,
         **_model("schedule"),
@@ -315,7 +321,8 @@ class ProfileForm(PortalForm):
         ("What a run does", "", ("mode", "compare", "verify_after", "delete_threshold")),
         ("Filters", "Which objects are in scope.", ("include_patterns", "exclude_patterns")),
         ("Performance", "Defaults suit most transfers.", ("workers", "concurrency",
-                                                          "part_size_mb", "storage_class")),
+                                                          "part_size_mb", "storage_class",
+                                                          "max_parallel_shards")),
         ("Schedule and freshness", "When runs start by themselves, and how far behind the "
                                    "destination may fall.", ("schedule", "schedule_enabled",
                                                              "max_staleness_minutes")),
@@ -336,6 +343,9 @@ class ProfileForm(PortalForm):
             field.empty_label = "—"
             if not settings.LOCAL_ROOTS:
                 del self.fields[f"{side}_path"]
+        # Blank is automatic: say what that is here, where the setting is read at run time.
+        automatic = f"automatic: {settings.TRANSFER_SHARDS_PER_JOB}"
+        self.fields["max_parallel_shards"].widget.attrs["placeholder"] = automatic
 
     def sections(self):
         """(title, intro, [bound fields]) in page order, skipping fields this form lacks."""

@@ -34,6 +34,7 @@ urlpatterns = [
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
     path("jobs/<int:pk>/failures.csv", views.job_failures_csv, name="job_failures_csv"),
+    path("jobs/<int:pk>/shards/", views.job_shards, name="job_shards"),
     path("jobs/<int:pk>/manifest/", views.job_manifest, name="job_manifest"),
     path("jobs/<int:pk>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:pk>/retry/", views.job_retry, name="job_retry"),

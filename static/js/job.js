@@ -3,7 +3,10 @@
    When the state changes, the action buttons and the report are fetched again (htmx). When
    the job ends, the page becomes its report without a reload: the live-only tiles, the chart
    (redrawn from the stored samples) and the report with its summary are fetched again, and
-   the banners about starting or stopping it, stale by now, go. */
+   the banners about starting or stopping it, stale by now, go. A sharded job's Shards card
+   fetches itself while the job is active; it is fetched here too when the state changes, and
+   when a live message counts shards the page does not show yet (`shards`, {state: count}, if
+   the worker sends it). */
 (function () {
   "use strict";
 
@@ -33,7 +36,7 @@
   const status = root.querySelector("[data-live-status]");
   let ended = false;
   const refresh = SP.debounce(function () {
-    const parts = ["job-actions", "job-report"];
+    const parts = ["job-actions", "job-report", "job-shards"];
     if (ended) parts.push("job-summary-slot", "job-tiles");
     parts.forEach(function (id) {
       const element = document.getElementById(id);
@@ -62,9 +65,22 @@
     }
   });
 
+  // Shards counted in a live message that the card does not show yet: fetch the card.
+  function shardsAppeared(message) {
+    if (!message.shards || typeof message.shards !== "object") return false;
+    const slot = document.getElementById("job-shards");
+    if (!slot) return false;
+    let total = 0;
+    Object.keys(message.shards).forEach(function (key) {
+      total += Number(message.shards[key]) || 0;
+    });
+    return total > Number(slot.dataset.shards || 0) && slot.hidden;
+  }
+
   function onMessage(message) {
     if (message.job !== Number(root.dataset.job)) return;
     SP.applyJob(root, message, labels);
+    if (shardsAppeared(message)) refresh();
     const at = Date.parse(message.at) / 1000;
     if (message.state === "planning" || message.state === "running") chart.setStart(at);
     // Drawn with the counters, from the same message: the chart's last point is the

@@ -160,6 +160,36 @@ def test_the_compose_file_has_the_platform_services():
     assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
 
 
+def test_compose_runs_two_workers_on_the_transfer_queue():
+    """One job's shards spread over the fleet: compose starts two workers with distinct
+    hostnames (the job page names them), both on the default queue, where jobs and shards go."""
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    workers = {
+        name: service
+        for name, service in services.items()
+        if service.get("command") == documented_commands()["worker"]
+    }
+    assert set(workers) == {"worker", "worker-2"}
+    assert len({service["hostname"] for service in workers.values()}) == 2
+    for service in workers.values():
+        assert "-Q" not in service["command"]  # the default queue: TRANSFER_QUEUE's default
+        assert service["stop_grace_period"] == "5m"
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_worker_autoscaler_counts_the_transfer_queue():
+    """Shard tasks go on the transfer queue like jobs: the HPA's metric is that queue's depth."""
+    [hpa] = [doc for _, doc in k8s_documents() if doc["kind"] == "HorizontalPodAutoscaler"]
+    [metric] = hpa["spec"]["metrics"]
+    assert metric["external"]["metric"]["name"] == "syncportal_queue_depth"
+    queue = metric["external"]["metric"]["selector"]["matchLabels"]["queue"]
+    configured = {}
+    for _, doc in k8s_documents():
+        if doc["kind"] == "ConfigMap":
+            configured.update(doc.get("data") or {})
+    assert queue == configured.get("TRANSFER_QUEUE", "celery")
+
+
 def test_the_documented_commands_start_the_real_entry_points():
     """The image's commands name modules that exist and parse their arguments."""
     commands = documented_commands()

@@ -9,7 +9,7 @@ from django.db import connection
 
 from syncportal import pagination
 from tests.transfers.pages import endpoint, finished_job, profile
-from transfers.models import Job, JobManifest
+from transfers.models import Job, JobManifest, JobShard
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,10 @@ def history(team, owner, operator):
     for job in jobs:  # everything a row shows from elsewhere: who ran, approved, the manifest
         Job.objects.filter(pk=job.pk).update(triggered_by=operator, approved_by=owner)
         JobManifest.objects.create(job=job, sha256="ab" * 32, content=b"")
+    for job in jobs[:3]:  # sharded: their counts by state come in the same query
+        JobShard.objects.bulk_create(
+            JobShard(job=job, seq=n, after_key=f"k{n}", state="succeeded") for n in range(4)
+        )
     return jobs
 
 
@@ -40,6 +44,8 @@ def test_the_job_list_is_one_query(api, history, django_assert_num_queries):
     assert len(body["items"]) == ROWS
     assert {item["manifest_sha256"] for item in body["items"]} == {"ab" * 32}
     assert {item["triggered_by"] for item in body["items"]} == {"oscar"}
+    totals = sorted((item["shards"] or {}).get("total", 0) for item in body["items"])
+    assert totals == [0, 0, 0, 4, 4, 4]
 
 
 def test_a_page_of_a_longer_list_counts_with_one_more(api, django_assert_num_queries):
@@ -73,3 +79,14 @@ def test_the_job_detail_is_one_query(api, history, django_assert_num_queries):
     with django_assert_num_queries(1):
         body = api.get(f"/jobs/{history[0].pk}").json()
     assert (body["id"], body["approved_by"]) == (history[0].pk, "alice")
+    assert body["shards"]["succeeded"] == 4
+
+
+def test_a_jobs_shards_are_two_queries_a_page(api, history, django_assert_num_queries):
+    # The job (for access) and the page; a page that does not hold them all counts them too.
+    with django_assert_num_queries(2):
+        body = api.get(f"/jobs/{history[0].pk}/shards").json()
+    assert [item["seq"] for item in body["items"]] == [0, 1, 2, 3]
+    with django_assert_num_queries(3):
+        body = api.get(f"/jobs/{history[0].pk}/shards", limit=3).json()
+    assert body["count"] == 4 and body["next_cursor"]

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from ninja.responses import NinjaJSONEncoder
 
-from transfers.models import Job, JobManifest
+from transfers.models import Job, JobManifest, JobShard
 
 
 def _as_schema_renders(job: Job) -> dict:
@@ -124,12 +124,23 @@ def test_it_shows_one_job_as_the_schema_renders_it(api_as, viewer, outsider, his
             "plan": {"objects_to_copy": 3, "sample_to_copy": ["a/b.csv"], "ratio": 0.1},
         },
         {"objects_total": 0, "bytes_total": None, "predicted_seconds": 1e-05},
+        # A sharded job: its shards counted by state (every state, some twice, one none).
+        {
+            "objects_total": 9,
+            "objects_done": 4,
+            "shards": [
+                *("succeeded", "succeeded", "running", "queued"),
+                *("pending", "partial", "failed", "running"),
+            ],
+        },
     ],
 )
 def test_it_renders_the_same_text_as_the_schema(api_as, viewer, offline_profile, values):
     """Byte for byte, not only equal once parsed: `100` is not `100.0` to every client."""
     from transfers.api.jobs import JobOut, job_detail
 
+    values = dict(values)
+    shard_states = values.pop("shards", [])
     job = Job.objects.create(
         team=offline_profile.team,
         profile=offline_profile,
@@ -137,8 +148,23 @@ def test_it_renders_the_same_text_as_the_schema(api_as, viewer, offline_profile,
         state="succeeded",
         **values,
     )
+    for seq, state in enumerate(shard_states):
+        JobShard.objects.create(job=job, seq=seq, after_key=f"k{seq}", state=state)
     dumped = JobOut.model_validate(job_detail(job.pk)).model_dump()
     expected = json.dumps(dumped, cls=NinjaJSONEncoder)
     assert api_as(viewer).get(f"/jobs/{job.pk}").content.decode() == expected
     listed = api_as(viewer).get("/jobs").content.decode()
     assert listed.startswith('{"items": [' + expected + "], ")
+    if shard_states:
+        assert dumped["shards"] == {
+            "total": 8,
+            "pending": 1,
+            "queued": 1,
+            "running": 2,
+            "succeeded": 2,
+            "partial": 1,
+            "failed": 1,
+            "cancelled": 0,
+        }
+    else:
+        assert dumped["shards"] is None

@@ -65,8 +65,9 @@ def test_a_job_page_with_failures_and_samples_makes_a_fixed_number_of_queries(
 ):
     client = signed_in(owner)
     job = Job.objects.filter(state=Job.State.PARTIAL).first()
-    # + the manifest's hash, + the names of the endpoints in its options
-    with django_assert_num_queries(10):
+    # + the manifest's hash, + the names of the endpoints in its options, + its shards counted
+    # by state (none: no Shards card)
+    with django_assert_num_queries(11):
         response = client.get(f"/jobs/{job.pk}/")
     assert response.status_code == 200
     assert response.context["chart"]["t"]

@@ -23,6 +23,7 @@ LIMITED = [
     ("concurrency", {"min_value": 1, "max_value": 64}),
     ("part_size_mb", {"min_value": 5, "max_value": 5120}),
     ("max_staleness_minutes", {"min_value": 1, "max_value": 366 * 24 * 60}),
+    ("max_parallel_shards", {"min_value": 1, "max_value": 256}),
 ]
 SCHEMA_WORDS = {"max_length": "maxLength", "min_value": "minimum", "max_value": "maximum"}
 

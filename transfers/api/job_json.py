@@ -25,6 +25,7 @@ from django.db.models import F, QuerySet
 from django.db.models.expressions import RawSQL
 from ninja.responses import NinjaJSONEncoder
 
+from transfers import shard_status
 from transfers.models import Job, JobManifest
 
 
@@ -37,7 +38,7 @@ class RenderedJob(NamedTuple):
 
 
 # What `JobOut` shows that is not a column of the same name.
-_COMPUTED = {"triggered_by", "approved_by", "retry_of", "percent", "duration_seconds"}
+_COMPUTED = {"triggered_by", "approved_by", "retry_of", "percent", "duration_seconds", "shards"}
 _EXTRA = {"manifest_sha256"}  # a column of the job's manifest
 
 
@@ -119,6 +120,8 @@ def job_json_sql() -> tuple[str, ...]:
             f'(SELECT m."sha256" FROM "{manifest.db_table}" m '  # noqa: S608
             f'WHERE m."{manifest.get_field("job").column}" = {column("id")})'
         ),
+        # Counted over the shards' (job, state) index; null for a job without shards.
+        "shards": shard_status.summary_sql(column("id")),
     }
     runs: list[list[str]] = [[]]  # the fields between two doubles, each run one SQL text
     for name in _fields():
@@ -167,6 +170,7 @@ def _python_rows(queryset: QuerySet) -> list[RenderedJob]:
         triggered_by_name=F(f"triggered_by__{username}"),
         approved_by_name=F(f"approved_by__{username}"),
         manifest_digest=F("manifest__sha256"),
+        shard_counts=shard_status.counts_subquery(),
     )
     out = []
     for row in rows:
@@ -175,6 +179,7 @@ def _python_rows(queryset: QuerySet) -> list[RenderedJob]:
         row["approved_by"] = row.pop("approved_by_name")
         row["manifest_sha256"] = row.pop("manifest_digest")
         row["retry_of"] = row.pop("retry_of_id")
+        row["shards"] = shard_status.summary_from_text(row.pop("shard_counts"))
         row["percent"] = Job.percent.fget(job)
         row["duration_seconds"] = Job.duration_seconds.fget(job)
         text = json.dumps({name: row[name] for name in fields}, cls=NinjaJSONEncoder)

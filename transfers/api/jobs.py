@@ -11,9 +11,14 @@ from ninja.pagination import paginate
 from ninja.responses import Status
 
 from accounts.access import object_for
-from syncportal.pagination import KeysetPagination, OldestFirstKeysetPagination, keyset_page
+from syncportal.pagination import (
+    KeysetPagination,
+    OldestFirstKeysetPagination,
+    SeqKeysetPagination,
+    keyset_page,
+)
 from syncportal.schemas import Id, Instant
-from transfers import manifests, services
+from transfers import manifests, services, shard_status
 from transfers.api.common import LIST, READ, WRITE
 from transfers.api.job_json import page_json, rendered_jobs
 from transfers.models import (
@@ -21,12 +26,26 @@ from transfers.models import (
     JobFailure,
     JobManifest,
     JobSample,
+    JobShard,
 )
 
 router = Router(tags=["jobs"])
 
 
 # --- Job schemas (profiles run jobs) ---------------------------------------------------------
+
+
+class ShardSummaryOut(Schema):
+    """A sharded job's shards counted by state."""
+
+    total: int
+    pending: int
+    queued: int
+    running: int
+    succeeded: int
+    partial: int
+    failed: int
+    cancelled: int
 
 
 class JobOut(Schema):
@@ -71,6 +90,17 @@ class JobOut(Schema):
     manifest_sha256: str | None = Field(
         ..., description="SHA-256 of the manifest (GET .../manifest); null until finished."
     )
+    shards: ShardSummaryOut | None = Field(
+        ...,
+        description="A large job runs as shards (key ranges) on any worker: how many are in "
+        "each state (GET .../shards lists them). Null for a job that is not sharded.",
+    )
+
+    @staticmethod
+    def resolve_shards(job: Job) -> dict[str, int] | None:
+        if hasattr(job, "shard_counts"):  # annotated by `_shown`
+            return shard_status.summary_from_text(job.shard_counts)
+        return shard_status.summary_of(job.pk)
 
     @staticmethod
     def resolve_triggered_by(job: Job) -> str | None:
@@ -123,11 +153,47 @@ class FailureFilter(Schema):
     operation: JobFailure.Operation | None = None
 
 
+class ShardOut(Schema):
+    seq: int = Field(..., description="Position in key order, from 0.")
+    after_key: str = Field(
+        ...,
+        description="The shard holds the keys after this one (relative to the source "
+        "prefix); blank: from the first key.",
+    )
+    upto_key: str | None = Field(
+        ..., description="... up to and including this one; null: to the last key."
+    )
+    # Inline, not `JobShard.State`: pydantic would name both enums `State` in the OpenAPI
+    # components, and the job's would be replaced by the shard's.
+    state: Literal[tuple(JobShard.State.values)]  # type: ignore[valid-type]
+    worker: str = Field(
+        ..., description="The worker of the latest attempt (`host:pid:id`); blank before one."
+    )
+    worker_host: str = Field(..., description="The host part of `worker`.")
+    attempts: int
+    planned_objects: int = Field(..., description="What the cut counted in the range.")
+    planned_bytes: int
+    objects_total: int | None = Field(..., description="What the shard's own plan counted.")
+    bytes_total: int | None
+    objects_done: int
+    bytes_done: int
+    objects_skipped: int
+    objects_failed: int
+    objects_deleted: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str
+
+    @staticmethod
+    def resolve_worker_host(shard: JobShard) -> str:
+        return shard_status.worker_host(shard.worker)
+
+
 def _shown(queryset: QuerySet) -> QuerySet:
     """Jobs with what `JobOut` shows, in one query."""
     manifest = JobManifest.objects.filter(job=OuterRef("pk")).values("sha256")[:1]
     return queryset.select_related("triggered_by", "approved_by").annotate(
-        manifest_sha256=Subquery(manifest)
+        manifest_sha256=Subquery(manifest), shard_counts=shard_status.counts_subquery()
     )
 
 
@@ -302,6 +368,25 @@ def list_job_failures(request: HttpRequest, job_id: int, filters: FailureFilter 
     if filters.operation is not None:
         queryset = queryset.filter(operation=filters.operation)
     return queryset
+
+
+@router.get(
+    "/{int:job_id}/shards",
+    response={200: list[ShardOut], **READ, **LIST},
+    summary="The shards of a large job, in key order",
+    description=(
+        "A large job is cut into shards (key ranges) that any worker runs; the job's `shards` "
+        "counts them by state. In key order (`seq`), oldest first; pass a page's "
+        "`next_cursor` as `cursor` for the next one. Empty for a job that is not sharded."
+    ),
+)
+@paginate(SeqKeysetPagination)
+def list_job_shards(request: HttpRequest, job_id: int):
+    job = object_for(request.auth, Job.objects.all(), "view", pk=job_id)
+    return JobShard.objects.filter(job=job).only(*SHARD_FIELDS)
+
+
+SHARD_FIELDS = tuple(name for name in ShardOut.model_fields if name != "worker_host")
 
 
 @router.get(

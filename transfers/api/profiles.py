@@ -79,6 +79,12 @@ class ProfileFields(Schema):
     concurrency: int = _from_model("concurrency")
     part_size_mb: int = _from_model("part_size_mb")
     storage_class: Text = _from_model("storage_class")
+    max_parallel_shards: int | None = _from_model(
+        "max_parallel_shards",
+        description="At most this many shards of one of the profile's jobs run at once (a "
+        "large job is split into key ranges that any worker runs). Null: automatic "
+        "(TRANSFER_SHARDS_PER_JOB).",
+    )
     verify_after: bool = _from_model("verify_after")
     delete_threshold: int = _from_model("delete_threshold", ge=0, le=MAX_INT)
     schedule: Text = _from_model(
@@ -178,6 +184,7 @@ ProfilePatch = _every_field_optional(
     "Only the fields given change; null endpoints switch a side to a local path.",
     schedule="Blank removes the schedule.",
     max_staleness_minutes="Null stops tracking freshness.",
+    max_parallel_shards="Null: automatic (TRANSFER_SHARDS_PER_JOB).",
 )
 
 

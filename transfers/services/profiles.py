@@ -46,6 +46,7 @@ EDITABLE = (
     "concurrency",
     "part_size_mb",
     "storage_class",
+    "max_parallel_shards",
     "verify_after",
     "delete_threshold",
     "schedule",

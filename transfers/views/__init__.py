@@ -22,6 +22,7 @@ from transfers.views.jobs import (
     job_list,
     job_manifest,
     job_retry,
+    job_shards,
 )
 from transfers.views.notifications import (
     notification_add,
@@ -61,6 +62,7 @@ __all__ = [
     "job_list",
     "job_manifest",
     "job_retry",
+    "job_shards",
     "notification_add",
     "notification_delete",
     "notification_enabled",

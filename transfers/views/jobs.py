@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -17,9 +17,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import AuditEvent, Team
-from transfers import manifests, services, throughput
+from transfers import manifests, services, shard_status, throughput
 from transfers.forms import JobFilterForm
-from transfers.models import Endpoint, Job, JobFailure, JobManifest, SyncProfile
+from transfers.models import Endpoint, Job, JobFailure, JobManifest, JobShard, SyncProfile
 from transfers.views._common import TeamRights, act
 
 PAGE_SIZE = 50
@@ -54,7 +54,12 @@ def job_list(request: HttpRequest) -> HttpResponse:
         teams=Team.objects.visible_to(user),
         profiles=SyncProfile.objects.visible_to(user).select_related("team"),
     )
-    jobs = Job.objects.visible_to(user).select_related("team", "triggered_by").only(*ROW_FIELDS)
+    jobs = (
+        Job.objects.visible_to(user)
+        .select_related("team", "triggered_by")
+        .only(*ROW_FIELDS)
+        .annotate(shard_count=_shard_count())
+    )
     if form.is_bound and form.is_valid():
         jobs = _filtered(jobs, form.cleaned_data)
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -69,6 +74,19 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "state_labels": dict(Job.State.choices),
     }
     return render(request, "transfers/job_list.html", context)
+
+
+def _shard_count() -> Subquery:
+    """A row's "N shards" tag: counted in the page's own query (over the shards' (job, state)
+    index), not one query a row. NULL for a job without shards."""
+    shards = (
+        JobShard.objects.filter(job_id=OuterRef("pk"))
+        .order_by()
+        .values("job_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Subquery(shards)
 
 
 def _filtered(jobs, filters: dict):
@@ -108,11 +126,44 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "summary": None if job.is_active else _summary(job, chart),
         "state_labels": dict(Job.State.choices),
         "live": job.is_active,
+        "shards": _shards(job),
         "manifest_sha256": JobManifest.objects.filter(job=job)
         .values_list("sha256", flat=True)
         .first(),
     }
     return render(request, "transfers/job_detail.html", context)
+
+
+def _shards(job: Job) -> dict | None:
+    """The Shards card of a sharded job (None for another): its shards counted by state, the
+    hosts running them, and a strip of at most `shard_status.MAX_CELLS` cells in key order.
+    A few aggregate queries, whatever the number of shards."""
+    summary = shard_status.summary(shard_status.counts_by_state(job.pk))
+    if summary is None:
+        return None
+    cells = shard_status.strip(job.pk, summary["total"])
+    run = max((cell.size for cell in cells), default=1)
+    return {
+        "summary": summary,
+        "counts": [
+            (state, shard_status.LABELS[state], summary[state])
+            for state in shard_status.STATES
+            if summary[state]
+        ],
+        "workers": shard_status.running_workers(job.pk) if summary["running"] else [],
+        "cells": cells,
+        "run": run,
+        "legend": [(state, shard_status.LABELS[state]) for state in shard_status.STATES],
+    }
+
+
+@login_required
+def job_shards(request: HttpRequest, pk: int) -> HttpResponse:
+    """The job page's Shards card alone, for the page to refresh while the job runs; an empty
+    slot for a job without shards (yet)."""
+    job = object_for(request.user, Job.objects.all(), VIEW, pk=pk)
+    context = {"job": job, "shards": _shards(job), "live": job.is_active}
+    return render(request, "transfers/_job_shards.html", context)
 
 
 def _failure_page(job: Job, after: int) -> dict:

@@ -3,6 +3,7 @@ run and delete them, and approve a mirror's deletes."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -89,6 +90,7 @@ def render_profile(
         "can": can,
         "notification_form": notification_form,
         "preview": latest_preview(profile),
+        "shards_automatic": settings.TRANSFER_SHARDS_PER_JOB,
         **extra,
     }
     return render(request, "transfers/profile_detail.html", context, status=status)
