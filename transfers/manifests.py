@@ -144,31 +144,59 @@ def lines(manifest: JobManifest) -> Iterator[bytes]:
 
 
 def shard_lines(job_id: int) -> Iterator[bytes]:
-    """A sharded job's manifest: each shard's chunks (of its last run), the shards in key
-    order, a few chunks per query."""
-    shards = JobShard.objects.filter(job_id=job_id).order_by("seq")
+    """A sharded job's manifest, the same lines in the same order as the job run in one piece
+    would give: every shard's copied lines, the shards in key order, then their skipped lines,
+    and so on (a shard's own lines are grouped so, see `transfers.engine.Manifest`). A shard's
+    chunks are read once per action it has lines of, a few chunks per query."""
+    for action in ACTIONS:
+        marker = b',"action":"' + action.encode() + b'"'
+        for shard_id, run in _shard_runs(job_id, action):
+            for data in _chunks(JobManifestChunk.objects.filter(shard_id=shard_id, run=run)):
+                picked = b"".join(
+                    line for line in data.splitlines(True) if _action_is(line, marker)
+                )
+                if picked:
+                    yield picked
+
+
+def _shard_runs(job_id: int, action: str) -> Iterator[tuple[int, str]]:
+    """(shard id, manifest run) of the job's shards that may have lines of `action`, in key
+    order, a page of shards per query."""
+    shards = JobShard.objects.filter(job_id=job_id).exclude(manifest_run="").order_by("seq")
     after = -1
     while True:
         page = list(
-            shards.filter(seq__gt=after).values_list("seq", "pk", "manifest_run")[:SHARDS_PER_QUERY]
+            shards.filter(seq__gt=after).values_list("seq", "pk", "manifest_run", "plan")[
+                :SHARDS_PER_QUERY
+            ]
         )
-        for after, shard_id, run in page:  # noqa: B007 - where the next page starts
-            if not run:
-                continue
-            chunks = JobManifestChunk.objects.filter(job_id=job_id, shard_id=shard_id, run=run)
-            seq = -1
-            while True:
-                batch = list(
-                    chunks.filter(seq__gt=seq)
-                    .order_by("seq")
-                    .values_list("seq", "content")[:CHUNKS_PER_QUERY]
-                )
-                for seq, content in batch:  # noqa: B007
-                    yield gzip.decompress(bytes(content))
-                if len(batch) < CHUNKS_PER_QUERY:
-                    break
+        for after, shard_id, run, plan in page:  # noqa: B007 - where the next page starts
+            counts = (plan or {}).get("manifest")
+            if counts is None or counts.get(action):
+                yield shard_id, run
         if len(page) < SHARDS_PER_QUERY:
             return
+
+
+def _chunks(chunks) -> Iterator[bytes]:
+    seq = -1
+    while True:
+        batch = list(
+            chunks.filter(seq__gt=seq)
+            .order_by("seq")
+            .values_list("seq", "content")[:CHUNKS_PER_QUERY]
+        )
+        for seq, content in batch:  # noqa: B007 - where the next batch starts
+            yield gzip.decompress(bytes(content))
+        if len(batch) < CHUNKS_PER_QUERY:
+            return
+
+
+def _action_is(line: bytes, marker: bytes) -> bool:
+    """Whether a manifest line (`{"key":...,"action":...}`) has this action. The first
+    `,"action":"` is the field: inside the key's JSON string a quote is always escaped."""
+    at = line.find(b',"action":"')
+    return at >= 0 and line.startswith(marker, at)
 
 
 def download(manifest: JobManifest) -> StreamingHttpResponse:

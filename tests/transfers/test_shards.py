@@ -123,6 +123,11 @@ def test_a_large_job_spreads_over_both_workers_and_matches_a_one_piece_run(
 ):
     objects, bucket, endpoint = data
     keys = sorted(objects)
+    # A third of the objects are at the destination already: the sync copies the rest and
+    # skips those, so the manifest has lines of two kinds.
+    present = {key: objects[key] for key in keys[::3]}
+    put_objects(s3_a.client(), bucket, present, prefix="dst/")
+    to_copy = [key for key in keys if key not in present]
     # Shard 0's first copy and shard 1's are held: both workers are busy at once, each with a
     # shard (the worker that cut the job takes the second once its cut is done).
     gates = [proxy_a.hold(in_shard(keys, n), count=1) for n in (0, 1)]
@@ -146,18 +151,22 @@ def test_a_large_job_spreads_over_both_workers_and_matches_a_one_piece_run(
     # Contiguous ranges over the whole key space.
     assert rows[0].after_key == "" and rows[-1].upto_key is None
     assert all(a.upto_key == b.after_key for a, b in itertools.pairwise(rows))
-    assert sum(r.objects_done for r in rows) == COUNT == job.objects_done
-    assert job.objects_total == COUNT and job.bytes_done == sum(map(len, objects.values()))
+    assert sum(r.objects_done for r in rows) == len(to_copy) == job.objects_done
+    assert job.objects_skipped == len(present)
+    assert job.bytes_done == sum(len(objects[key]) for key in to_copy)
     assert s3_hashes(s3_a.client(), bucket, "dst/") == hashes(objects)
-    assert Counter(filter(None, map(copied_key, proxy_a.seen))) == Counter(keys)
+    assert Counter(filter(None, map(copied_key, proxy_a.seen))) == Counter(to_copy)
     sharded_manifest = download(job)
     assert hashlib.sha256(sharded_manifest).hexdigest() == job.manifest.sha256
-    assert job.manifest.lines == COUNT and job.manifest.objects_copied == COUNT
+    assert job.manifest.lines == COUNT
+    assert job.manifest.objects_copied == len(to_copy)
+    assert job.manifest.objects_skipped == len(present)
 
     # The same data as one piece, run here with shards too big to cut it.
     s3_a.client().delete_objects(
         Bucket=bucket, Delete={"Objects": [{"Key": f"dst/{k}"} for k in keys]}
     )
+    put_objects(s3_a.client(), bucket, present, prefix="dst/")
     settings.TRANSFER_SHARD_OBJECTS = 10 * COUNT
     settings.TRANSFER_QUEUE = "nobody-listens"
     job.profile.refresh_from_db()
@@ -170,6 +179,7 @@ def test_a_large_job_spreads_over_both_workers_and_matches_a_one_piece_run(
     assert whole.verification == job.verification
     assert job.verification["checked"] == COUNT and job.verification["mismatched"] == 0
     assert job.plan == whole.plan
+    assert (job.objects_total, job.bytes_total) == (whole.objects_total, whole.bytes_total)
 
 
 def test_a_job_smaller_than_a_shard_runs_in_one_piece(fleet, team, operator, s3_a, data):
