@@ -126,6 +126,7 @@ def _run_job(job_id: int) -> str:
                     cancel=cancel,
                     cleanup_previous=job.attempts > 1,
                     on_failure=recorder,
+                    source_items=cut.source,
                 )
     except Exception as exc:
         logger.exception("job %s crashed", job_id)
@@ -136,6 +137,8 @@ def _run_job(job_id: int) -> str:
         publisher.close()
         if spec is not None and isinstance(spec.options.only_keys, KeySet):
             spec.options.only_keys.close()
+        if cut is not None and cut.source is not None:
+            cut.source.close()
     if cut is not None and cut.shards:
         return f"cut into {cut.shards} shards"  # (its lease released: the keeper saw it go)
     if keeper.lost or (cut is not None and cut.lost):

@@ -41,6 +41,7 @@ from transfers.engine import (
     KeySet,
     Outcome,
     Progress,
+    RecordFile,
     Result,
     iter_source,
     plan_transfer,
@@ -86,6 +87,9 @@ class Cut:
     mirror that waits for approval), or `lost` (the lease went elsewhere meanwhile)."""
 
     small: bool = False
+    # A small job's source listing, as the cut read it (on disk): its run plans from it
+    # instead of listing the source again. The caller closes it.
+    source: RecordFile | None = None
     shards: int = 0
     result: Result | None = None
     lost: bool = False
@@ -93,8 +97,24 @@ class Cut:
 
 def cut(job: Job, spec, owner: str, cancel: threading.Event, keeper: LeaseKeeper) -> Cut:
     """List the source and cut it into shards as it goes (see the module's docstring). A job
-    whose listing ends before the first cut is `small`; a coordinator that died mid-cut is
-    resumed after the last shard it made."""
+    whose listing ends before the first cut is `small`, and comes with that listing (its run
+    reads it rather than list the source twice); a coordinator that died mid-cut is resumed
+    after the last shard it made."""
+    # Until the first cut the job may turn out small: what is read is kept on disk.
+    probe = RecordFile()
+    try:
+        made = _cut(job, spec, owner, cancel, keeper, probe)
+    except BaseException:
+        probe.close()
+        raise
+    if made.source is not probe:
+        probe.close()
+    return made
+
+
+def _cut(
+    job: Job, spec, owner: str, cancel: threading.Event, keeper: LeaseKeeper, probe: RecordFile
+) -> Cut:
     limit_objects, limit_bytes = settings.TRANSFER_SHARD_OBJECTS, settings.TRANSFER_SHARD_BYTES
     last = job.shards.order_by("-seq").first()
     after, seq = ("", 0) if last is None else (last.upto_key, last.seq + 1)
@@ -104,10 +124,13 @@ def cut(job: Job, spec, owner: str, cancel: threading.Event, keeper: LeaseKeeper
     count = size = 0
     checked = resumed or not _waits_for_approval(spec)
     items = iter_source(spec, cancel=cancel, after=after)
+    keeping = not resumed  # the probe's items, until the first cut
     try:
         for key, info in items:
             if cancel.is_set():
                 break
+            if keeping:
+                probe.append((key, info))
             count += 1
             size += info.size
             if count < limit_objects and size < limit_bytes:
@@ -119,6 +142,7 @@ def cut(job: Job, spec, owner: str, cancel: threading.Event, keeper: LeaseKeeper
                     return Cut(result=waiting)
             if keeper.lost:
                 return Cut(lost=True)
+            keeping = False
             _add_shard(job, seq, after, key, count, size)
             seq, after, count, size = seq + 1, key, 0, 0
             dispatch_pending(job.team_id)
@@ -132,7 +156,8 @@ def cut(job: Job, spec, owner: str, cancel: threading.Event, keeper: LeaseKeeper
     if keeper.lost:
         return Cut(lost=True)
     if seq == 0:
-        return Cut(small=True)  # (a cancel meanwhile: the run here ends it, as ever)
+        # (A cancel meanwhile: the run here ends it, as ever, without the half-read listing.)
+        return Cut(small=True, source=None if cancel.is_set() else probe.finish())
     return _close(job, owner, after, seq, count, size, cancel)
 
 

@@ -182,7 +182,19 @@ def test_a_large_job_spreads_over_both_workers_and_matches_a_one_piece_run(
     assert (job.objects_total, job.bytes_total) == (whole.objects_total, whole.bytes_total)
 
 
-def test_a_job_smaller_than_a_shard_runs_in_one_piece(fleet, team, operator, s3_a, data):
+def source_listings(proxy, bucket: str, prefix: str) -> int:
+    """ListObjectsV2 requests the proxy saw for a prefix of a bucket."""
+    return sum(
+        1
+        for r in proxy.seen
+        if r.method == "GET"
+        and r.path.strip("/") == bucket
+        and r.query.get("list-type") == ["2"]
+        and r.query.get("prefix") == [prefix]
+    )
+
+
+def test_a_job_smaller_than_a_shard_runs_in_one_piece(fleet, team, operator, s3_a, proxy_a, data):
     _objects, bucket, endpoint = data
     client = s3_a.client()
     small = {f"few/{n}.txt": b"x" * n for n in range(1, SHARD)}
@@ -193,6 +205,9 @@ def test_a_job_smaller_than_a_shard_runs_in_one_piece(fleet, team, operator, s3_
     assert job.objects_done == SHARD - 1
     assert not JobShard.objects.filter(job=job).exists()
     assert job.manifest.run != manifests.SHARDED
+    # The listing that found the job small is the one its plan used: the source is listed
+    # once (one page here), not once to decide and once to plan.
+    assert source_listings(proxy_a, bucket, "small/") == 1
 
 
 def test_a_killed_worker_costs_only_its_shard(fleet, team, operator, s3_a, proxy_a, data):

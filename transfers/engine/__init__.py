@@ -10,6 +10,7 @@ from transfers.engine.errors import EngineError, InvalidValue, TransferError
 from transfers.engine.keyset import KeySet
 from transfers.engine.locations import EndpointConfig, LocalLocation, S3Location
 from transfers.engine.manifest import Manifest, ManifestEntry
+from transfers.engine.ordering import RecordFile
 from transfers.engine.planning import Plan, PlanSummary, Route
 from transfers.engine.probe import EndpointCheck, check_endpoint
 from transfers.engine.progress import Phase, Progress
@@ -42,6 +43,7 @@ __all__ = [
     "Plan",
     "PlanSummary",
     "Progress",
+    "RecordFile",
     "Result",
     "Route",
     "Runtime",

@@ -184,6 +184,7 @@ def build_plan(
     keep_decisions: bool = True,
     on_attempt: Callable[[Plan], None] | None = None,
     on_listed: Callable[[str, int], None] | None = None,
+    source_items: Iterable[Item] | None = None,
 ) -> Plan:
     """List the source (and the destination unless copying) and merge them into a plan.
 
@@ -191,7 +192,9 @@ def build_plan(
     `keep_decisions` (a preview) only the counts and samples are kept. `on_attempt`: see
     `plan_listings`. `on_listed(side, count)` is told at each item how many items of that side
     have been listed so far (from the planning thread, so it must be quick: e.g. store the
-    count for another thread).
+    count for another thread). `source_items`, when given, is the source's listing already
+    made (in scope, key order, readable more than once: e.g. a `RecordFile`); the source is
+    then not listed again.
     """
     options = spec.options
     source, destination = spec.source, spec.destination
@@ -210,6 +213,8 @@ def build_plan(
     )
 
     def source_listing() -> Iterable[Item]:
+        if source_items is not None:
+            return iter(source_items)
         if source.is_local:
             return iter_local(source, keep=scope, must_exist=True, cancel=cancel)
         return iter_s3(

@@ -211,8 +211,7 @@ def iter_source(
             after=after,
         )
     finally:
-        for client in {id(c): c for c in clients.values()}.values():
-            client.close()
+        release_clients(clients)
 
 
 def run_transfer(
@@ -222,6 +221,7 @@ def run_transfer(
     cancel: threading.Event | None = None,
     cleanup_previous: bool = False,
     on_failure: Callable[[Failure], None] | None = None,
+    source_items: Iterable[Item] | None = None,
 ) -> Result:
     """Run the transfer described by `spec`, reporting through `on_progress`.
 
@@ -229,6 +229,7 @@ def run_transfer(
     uploads are aborted, and the result is `cancelled`. `cleanup_previous` aborts incomplete
     uploads an earlier, dead attempt of the same job left for the keys this run copies.
     `on_failure` gets each object's failure as it happens (from any of the run's threads).
+    `source_items`: the source's listing, already made (see `build_plan`).
 
     The result's manifest and failures are read from the run's spools on disk: read them
     before the result is dropped.
@@ -236,6 +237,7 @@ def run_transfer(
     tracker = ProgressTracker(on_progress, interval=spec.runtime.progress_interval)
     tracker.run_ticker()
     run = _Run(spec, tracker, cancel or threading.Event(), Journal(on_failure=on_failure))
+    run.source_items = source_items
     started = time.monotonic()
     try:
         result = run.execute(cleanup_previous=cleanup_previous)
@@ -270,6 +272,7 @@ class _Run:
         self.unverified = False
         self.budget: BufferBudget | None = None
         self.leftover = False  # copies the copy made while planning did not get to
+        self.source_items: Iterable[Item] | None = None  # the source, listed already
 
     # --- the phases ---------------------------------------------------------------------------
 
@@ -282,7 +285,9 @@ class _Run:
         if overlap:
             self.plan = plan = self.plan_while_copying()
         else:
-            self.plan = plan = build_plan(spec, self.clients, cancel=self.cancel)
+            self.plan = plan = build_plan(
+                spec, self.clients, cancel=self.cancel, source_items=self.source_items
+            )
             self._planned(plan)
         if self.cancel.is_set():
             return self.result(Outcome.CANCELLED)
@@ -380,7 +385,11 @@ class _Run:
         def planner() -> None:
             try:
                 outcome["plan"] = build_plan(
-                    self.spec, self.clients, cancel=self.cancel, on_attempt=on_attempt
+                    self.spec,
+                    self.clients,
+                    cancel=self.cancel,
+                    on_attempt=on_attempt,
+                    source_items=self.source_items,
                 )
                 self._planned(outcome["plan"])
             except BaseException as exc:  # raised in this thread below
