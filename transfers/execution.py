@@ -31,10 +31,12 @@ from transfers.engine import (
     EngineError,
     KeySet,
     Outcome,
+    Phase,
     Result,
     run_transfer,
     sweep_uploads,
 )
+from transfers.engine.progress import ProgressTracker
 from transfers.errors import Unavailable
 from transfers.leases import FailureRecorder, LeaseKeeper, lease_owner_name
 from transfers.manifests import ManifestWriter
@@ -107,8 +109,14 @@ def _run_job(job_id: int) -> str:
         try:
             spec = spec_for_job(job)
             # A job larger than one shard is cut into shards that any worker runs; a small
-            # one (the cut's listing ended first) runs here.
-            cut = shards.cut(job, spec, owner, cancel, keeper)
+            # one (the cut's listing ended first) runs here. While the cut lists, the job
+            # reports itself planning about once a second, as a run does.
+            listing = ProgressTracker(publisher, interval=spec.runtime.progress_interval)
+            listing.run_ticker()
+            try:
+                cut = shards.cut(job, spec, owner, cancel, keeper)
+            finally:
+                listing.finish(Phase.PLANNING)  # (a final snapshot: the publisher drops it)
         except (Unavailable, EngineError) as exc:
             result = Result(outcome=Outcome.FAILED, error=str(exc))
         except DecryptionError as exc:
