@@ -322,6 +322,43 @@ def test_a_shard_that_fails_whole_is_what_its_retry_runs(
     assert s3_hashes(s3_a.client(), bucket, "dst/") == hashes(objects)
 
 
+def test_a_large_mirror_over_its_delete_threshold_waits_then_its_shards_delete(
+    fleet, team, operator, s3_a, proxy_a, data
+):
+    """No shard deletes before the whole job's delete count is known: over the threshold the
+    job waits for approval with nothing cut, copied or deleted; once approved, its shards
+    copy and delete their ranges and the destination is the source exactly."""
+    objects, bucket, endpoint = data
+    keys = sorted(objects)
+    client = s3_a.client()
+    # Keys the source no longer has, spread over the ranges of several shards.
+    gone = {f"{keys[i]}.gone": b"stale" for i in (3, 17, 33, 48, 59)}
+    put_objects(client, bucket, gone, prefix="dst/")
+    profile = profile_for(team, operator, endpoint, bucket, mode="mirror", delete_threshold=3)
+
+    job = services.start_job(profile, actor=operator)
+    wait_until(
+        lambda: Job.objects.get(pk=job.pk).state == Job.State.AWAITING_APPROVAL,
+        f"the mirror to wait for approval\n{fleet.output()}",
+        timeout=120,
+    )
+    job.refresh_from_db()
+    assert job.plan["objects_to_delete"] == len(gone) and "threshold of 3" in job.error
+    assert not job.shards.exists()
+    writes = [r for r in proxy_a.seen if r.is_copy() or r.method == "DELETE" or "delete" in r.query]
+    assert not writes  # nothing copied, nothing deleted (DeleteObjects is a POST ?delete)
+    assert s3_hashes(client, bucket, "dst/") == hashes(gone)
+
+    services.approve_job(job, actor=operator)
+    job = finished(job, fleet, 180)
+    assert job.state == Job.State.SUCCEEDED, (job.error, fleet.output())
+    assert job.shards.count() >= COUNT // SHARD
+    assert set(job.shards.values_list("state", flat=True)) == {JobShard.State.SUCCEEDED}
+    assert (job.objects_done, job.objects_deleted) == (COUNT, len(gone))
+    assert s3_hashes(client, bucket, "dst/") == hashes(objects)
+    assert job.manifest.objects_deleted == len(gone)
+
+
 def test_the_job_s_sockets_get_the_sums_over_its_shards_every_second(
     fleet, team, operator, viewer, s3_a, proxy_a, data
 ):
