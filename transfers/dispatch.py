@@ -56,8 +56,35 @@ def _client() -> redis.Redis:
     return _redis(settings.CELERY_BROKER_URL)
 
 
-def record_key(job_id: int) -> str:
-    return f"syncportal:dispatched:{job_id}"
+def record_key(job_id: int, kind: str = "") -> str:
+    """The record of a dispatch: of a job, or of another kind of task row (a "shard")."""
+    return f"syncportal:dispatched:{kind}{':' if kind else ''}{job_id}"
+
+
+def leave_record(pk: int, kind: str = "") -> None:
+    """Note, next to the broker's messages, that a message for this row was sent (best effort:
+    without it the reaper sends a second message, which does nothing)."""
+    with contextlib.suppress(redis.RedisError):
+        _client().set(
+            record_key(pk, kind),
+            timezone.now().isoformat(),
+            ex=settings.TRANSFER_REDISPATCH_SECONDS,
+        )
+
+
+def without_record(pks: list[int], kind: str = "") -> list[int]:
+    """Those of `pks` whose message the broker has no record of (none if it cannot be asked:
+    the next round asks again)."""
+    lost = []
+    for start in range(0, len(pks), _BATCH):
+        batch = pks[start : start + _BATCH]
+        try:
+            records = _client().mget([record_key(pk, kind) for pk in batch])
+        except redis.RedisError as exc:
+            broker_outage.failed(exc, "queued work is sent again once it is back")
+            return lost
+        lost += [pk for pk, record in zip(batch, records, strict=True) if record is None]
+    return lost
 
 
 def send(
@@ -86,20 +113,14 @@ def dispatch(job_id: int) -> bool:
         meanwhile=f"job {job_id} stays queued until it is back",
     ):
         return False
-    # Without the record the reaper sends a second message, which does nothing.
-    with contextlib.suppress(redis.RedisError):
-        _client().set(
-            record_key(job_id),
-            timezone.now().isoformat(),
-            ex=settings.TRANSFER_REDISPATCH_SECONDS,
-        )
+    leave_record(job_id)
     return True
 
 
-def forget(job_id: int) -> None:
-    """The job was claimed: its record has served (best effort, it expires anyway)."""
+def forget(job_id: int, kind: str = "") -> None:
+    """The job (or shard) was claimed: its record has served (best effort, it expires)."""
     with contextlib.suppress(redis.RedisError):
-        _client().delete(record_key(job_id))
+        _client().delete(record_key(job_id, kind))
 
 
 def redispatch_lost() -> list[int]:
@@ -113,15 +134,7 @@ def redispatch_lost() -> list[int]:
         .order_by("created_at", "pk")
         .values_list("pk", flat=True)
     )
-    lost = []
-    for start in range(0, len(waiting), _BATCH):
-        batch = waiting[start : start + _BATCH]
-        try:
-            records = _client().mget([record_key(pk) for pk in batch])
-        except redis.RedisError as exc:
-            broker_outage.failed(exc, "queued jobs are dispatched again once it is back")
-            return lost
-        lost += [pk for pk, record in zip(batch, records, strict=True) if record is None]
+    lost = without_record(waiting)
     redispatched = []
     for pk in lost:
         if not dispatch(pk):

@@ -312,6 +312,9 @@ def dispatch_pending(team_id: int) -> list[int]:
     return chosen
 
 
+SHARD_RECORD = "shard"  # the kind of dispatch record a shard's message leaves (see dispatch)
+
+
 def _send(shard_ids: list[int]) -> None:
     for shard_id in shard_ids:
         if not dispatch.send(
@@ -321,6 +324,7 @@ def _send(shard_ids: list[int]) -> None:
             meanwhile=f"shard {shard_id} stays queued; the reaper sends it again",
         ):
             return
+        dispatch.leave_record(shard_id, SHARD_RECORD)
 
 
 # --- a shard's run -----------------------------------------------------------------------------
@@ -342,6 +346,7 @@ def claim_shard(shard_id: int, owner: str, worker: str) -> JobShard | None:
     )
     if not claimed:
         return None
+    dispatch.forget(shard_id, SHARD_RECORD)
     return JobShard.objects.select_related("job", "job__team").get(pk=shard_id)
 
 
@@ -844,11 +849,18 @@ def reap_shards() -> list[int]:
     ):
         cancel_waiting(job_id, now)
         jobs.add(job_id)
-    lost = JobShard.objects.filter(
+    # Queued shards whose message the broker may have lost (as for jobs, see dispatch): those
+    # it has no record of, and any still unclaimed TRANSFER_REDISPATCH_SECONDS after sending.
+    waiting = JobShard.objects.filter(
         state=State.QUEUED,
-        dispatched_at__lt=now - timedelta(seconds=settings.TRANSFER_REDISPATCH_SECONDS),
-    ).values_list("pk", flat=True)[:500]
-    lost = list(lost)
+        dispatched_at__lt=now - timedelta(seconds=dispatch.DISPATCH_GRACE_SECONDS),
+    ).order_by("dispatched_at", "pk")
+    stale = now - timedelta(seconds=settings.TRANSFER_REDISPATCH_SECONDS)
+    sent = list(waiting.values_list("pk", "dispatched_at")[:500])
+    lost = sorted(
+        {pk for pk, at in sent if at < stale}
+        | set(dispatch.without_record([pk for pk, _ in sent], SHARD_RECORD))
+    )
     if lost:
         JobShard.objects.filter(pk__in=lost).update(dispatched_at=now)
         _send(lost)

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from tests.support import start_celery_beat, start_celery_worker, wait_until
 from tests.transfers.support import put_objects, s3_keys, same_bucket_profile, wait_for_job
-from transfers import dispatch, services
-from transfers.models import Job
+from transfers import dispatch, services, shards
+from transfers.models import Job, JobShard
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,3 +117,30 @@ def test_duplicate_messages_run_a_job_once(celery_worker, team, operator, s3_a, 
     assert job.attempts == 1
     assert celery_worker.output()[offset:].count(f"job {job.pk}: claimed by") == 1
     assert s3_keys(s3_a.client(), bucket, "dst/") == {"a.txt", "b/c.txt"}
+
+
+def test_queued_shards_the_broker_has_no_record_of_are_sent_again(team, idle_queue):
+    """A large job's shards are queued through the broker too: after a Redis restart the
+    reaper sends again those it has no record of, once, not 30 minutes later."""
+    job = queued(team, state=Job.State.RUNNING, shards_cut_at=timezone.now())
+    sent = timezone.now() - timedelta(seconds=60)
+    lost, recorded = (
+        JobShard.objects.create(
+            job=job, seq=seq, after_key=after, upto_key=upto, state="queued", dispatched_at=sent
+        )
+        for seq, after, upto in ((0, "", "k"), (1, "k", "m"))
+    )
+    dispatch.leave_record(recorded.pk, shards.SHARD_RECORD)
+    just_sent = JobShard.objects.create(
+        job=job, seq=2, after_key="m", state="queued", dispatched_at=timezone.now()
+    )
+
+    shards.reap_shards()
+
+    assert idle_queue() == 1  # the lost shard's message, and no other
+    client = dispatch._client()
+    assert client.exists(dispatch.record_key(lost.pk, shards.SHARD_RECORD))
+    assert not client.exists(dispatch.record_key(just_sent.pk, shards.SHARD_RECORD))
+    assert not client.exists(dispatch.record_key(job.pk))  # a shard's record is its own
+    shards.reap_shards()
+    assert idle_queue() == 1  # sent again once, not every period
