@@ -117,6 +117,23 @@ def dispatch(job_id: int) -> bool:
     return True
 
 
+def schedule_late_sweeps(job_id: int) -> None:
+    """A request s5cmd sent just before it was stopped can still create an upload after the
+    run's abort passes, however long they wait; look again later (a bucket lifecycle rule
+    that aborts incomplete uploads is the backstop, see docs/engine.md, "Cancel")."""
+    delay = settings.TRANSFER_LATE_SWEEP_SECONDS
+    for countdown in (delay, 10 * delay):
+        # The outcome is stored already; a broker outage here must not fail the task after it.
+        if not send(
+            "transfers.sweep_uploads",
+            (job_id,),
+            countdown=countdown,
+            queue=settings.TRANSFER_QUEUE,
+            meanwhile=f"job {job_id}'s late upload sweeps are skipped",
+        ):
+            return
+
+
 def forget(job_id: int, kind: str = "") -> None:
     """The job (or shard) was claimed: its record has served (best effort, it expires)."""
     with contextlib.suppress(redis.RedisError):

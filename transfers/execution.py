@@ -236,25 +236,8 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
         notifications.notify_job(job)
         transaction.on_commit(lambda: broadcast_job(job))
         if state == Job.State.CANCELLED:
-            transaction.on_commit(lambda: _schedule_late_sweeps(job.pk))
+            transaction.on_commit(lambda: dispatch.schedule_late_sweeps(job.pk))
     return state
-
-
-def _schedule_late_sweeps(job_id: int) -> None:
-    """A request s5cmd sent just before it was stopped can still create an upload after the
-    run's abort passes, however long they wait; look again later (a bucket lifecycle rule
-    that aborts incomplete uploads is the backstop, see docs/engine.md, "Cancel")."""
-    delay = settings.TRANSFER_LATE_SWEEP_SECONDS
-    for countdown in (delay, 10 * delay):
-        # The outcome is stored already; a broker outage here must not fail the task after it.
-        if not dispatch.send(
-            "transfers.sweep_uploads",
-            (job_id,),
-            countdown=countdown,
-            queue=settings.TRANSFER_QUEUE,
-            meanwhile=f"job {job_id}'s late upload sweeps are skipped",
-        ):
-            return
 
 
 def sweep_abandoned_uploads(job_id: int) -> int:
@@ -330,7 +313,7 @@ def reap_expired_leases() -> list[int]:
             if state == Job.State.QUEUED:
                 transaction.on_commit(lambda job_id=job.pk: dispatch.dispatch(job_id))
             else:  # the dead worker's s5cmd died with it, before any abort pass
-                transaction.on_commit(lambda job_id=job.pk: _schedule_late_sweeps(job_id))
+                transaction.on_commit(lambda job_id=job.pk: dispatch.schedule_late_sweeps(job_id))
             transaction.on_commit(lambda job=job: broadcast_job(job))
         reaped.append(job.pk)
     return reaped

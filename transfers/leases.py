@@ -35,9 +35,23 @@ def lease_owner_name() -> str:
 class LeaseKeeper(threading.Thread):
     """Renews the lease and watches for a cancel request; sets `cancel` when either says stop."""
 
-    def __init__(self, job_id: int, owner: str, cancel: threading.Event):
+    def __init__(
+        self,
+        job_id: int,
+        owner: str,
+        cancel: threading.Event,
+        *,
+        rows=None,
+        cancel_field: str = "cancel_requested_at",
+        taken: str = "another worker or the reaper took the job",
+    ):
+        """`rows` is the one row whose lease this keeps (default: the job's); `cancel_field`
+        the field, on that row or through it, that carries the cancel request; `taken` what
+        the log says when the row is found in other hands."""
         super().__init__(name=f"lease-{job_id}", daemon=True)
         self.job_id, self.owner, self.cancel = job_id, owner, cancel
+        self.rows = rows if rows is not None else Job.objects.filter(pk=job_id)
+        self.cancel_field, self.taken = cancel_field, taken
         self.lease = settings.TRANSFER_LEASE_SECONDS
         self.lost = False
         self._halt = threading.Event()
@@ -52,7 +66,7 @@ class LeaseKeeper(threading.Thread):
                         return
                     if time.monotonic() - renewed >= self.lease / 4:
                         if not self._renew():
-                            self._lose("another worker or the reaper took the job")
+                            self._lose(self.taken)
                             return
                         renewed = time.monotonic()
                 except Exception:
@@ -66,10 +80,10 @@ class LeaseKeeper(threading.Thread):
 
     def _check(self) -> bool:
         """Still ours? Then pass on a cancel request. False once the job is someone else's."""
-        row = Job.objects.filter(pk=self.job_id).values_list("lease_owner", "cancel_requested_at")
-        owner, cancel_requested = row.first() or ("", None)
+        row = self.rows.values_list("lease_owner", self.cancel_field).first()
+        owner, cancel_requested = row or ("", None)
         if owner != self.owner:
-            self._lose("another worker or the reaper took the job")
+            self._lose(self.taken)
             return False
         if cancel_requested is not None:
             self.cancel.set()
@@ -77,11 +91,7 @@ class LeaseKeeper(threading.Thread):
 
     def _renew(self) -> bool:
         expires = timezone.now() + timedelta(seconds=self.lease)
-        return bool(
-            Job.objects.filter(pk=self.job_id, lease_owner=self.owner).update(
-                lease_expires_at=expires
-            )
-        )
+        return bool(self.rows.filter(lease_owner=self.owner).update(lease_expires_at=expires))
 
     def _lose(self, why: str) -> None:
         logger.warning("job %s: lease lost (%s); stopping this run", self.job_id, why)

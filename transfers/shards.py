@@ -350,36 +350,6 @@ def claim_shard(shard_id: int, owner: str, worker: str) -> JobShard | None:
     return JobShard.objects.select_related("job", "job__team").get(pk=shard_id)
 
 
-class ShardLeaseKeeper(LeaseKeeper):
-    """Renews the shard's lease; passes on a cancel request of its job."""
-
-    def __init__(self, shard: JobShard, owner: str, cancel: threading.Event):
-        super().__init__(shard.job_id, owner, cancel)
-        self.shard_id = shard.pk
-
-    def _check(self) -> bool:
-        row = (
-            JobShard.objects.filter(pk=self.shard_id)
-            .values_list("lease_owner", "job__cancel_requested_at")
-            .first()
-        )
-        owner, cancel_requested = row or ("", None)
-        if owner != self.owner:
-            self._lose("the reaper gave the shard to another worker")
-            return False
-        if cancel_requested is not None:
-            self.cancel.set()
-        return True
-
-    def _renew(self) -> bool:
-        expires = timezone.now() + timedelta(seconds=self.lease)
-        return bool(
-            JobShard.objects.filter(pk=self.shard_id, lease_owner=self.owner).update(
-                lease_expires_at=expires
-            )
-        )
-
-
 def run_shard(shard_id: int, worker: str = "") -> str:
     """The body of the `transfers.run_shard` task."""
     owner = lease_owner_name()
@@ -413,7 +383,14 @@ def _run_claimed(shard: JobShard, owner: str) -> str:
     # What an earlier attempt of this shard stored of its failures: this run finds its own.
     JobFailure.objects.filter(shard=shard).delete()
     cancel = threading.Event()
-    keeper = ShardLeaseKeeper(shard, owner, cancel)
+    keeper = LeaseKeeper(
+        job.pk,
+        owner,
+        cancel,
+        rows=JobShard.objects.filter(pk=shard.pk),
+        cancel_field="job__cancel_requested_at",  # a shard stops when its job is cancelled
+        taken="the reaper gave the shard to another worker",
+    )
     publisher = ShardProgress(shard, owner)
     recorder = FailureRecorder(job.pk, shard_id=shard.pk)
     keeper.start()
@@ -729,7 +706,7 @@ def _store_outcome(job: Job, shards: list[JobShard], sha256: str, chunks: int) -
     notifications.notify_job(job)
     transaction.on_commit(lambda: broadcast_job(job))
     if state == Job.State.CANCELLED:
-        transaction.on_commit(lambda: _schedule_late_sweeps(job.pk))
+        transaction.on_commit(lambda: dispatch.schedule_late_sweeps(job.pk))
     logger.info("job %s: %s (%d shards)", job.pk, state, len(shards))
     return str(state)
 
@@ -784,19 +761,6 @@ def merged_verification(shards: list[JobShard]) -> dict | None:
     if errors:
         merged["error"] = errors[0]
     return merged
-
-
-def _schedule_late_sweeps(job_id: int) -> None:
-    delay = settings.TRANSFER_LATE_SWEEP_SECONDS
-    for countdown in (delay, 10 * delay):
-        if not dispatch.send(
-            "transfers.sweep_uploads",
-            (job_id,),
-            countdown=countdown,
-            queue=settings.TRANSFER_QUEUE,
-            meanwhile=f"job {job_id}'s late upload sweeps are skipped",
-        ):
-            return
 
 
 # --- the reaper --------------------------------------------------------------------------------
