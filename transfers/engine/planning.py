@@ -176,6 +176,49 @@ class Plan:
 Listing = Callable[[], Iterable[Item]]  # lists a side afresh each time it is called
 
 
+def source_scope(spec: TransferSpec, key_range: tuple[str, str | None] | None) -> tuple[str, Scope]:
+    """Where the source's listing starts (the prefix up to any wildcard; "" for a local
+    folder) and which keys under it are in scope (filters, wildcard, retry keys, `key_range`)."""
+    options, source = spec.options, spec.source
+    base, wildcard = "", None
+    if not source.is_local:
+        base = source.prefix
+        if options.source_wildcards:
+            base, wildcard = split_wildcard_prefix(source.prefix)
+    scope = Scope.build(
+        include=options.include,
+        exclude=options.exclude,
+        wildcard=wildcard,
+        only_keys=options.only_keys,
+        key_range=key_range,
+    )
+    return base, scope
+
+
+def list_source(
+    spec: TransferSpec,
+    clients: dict,
+    base: str,
+    scope: Scope,
+    cancel: threading.Event | None = None,
+    page_size: int = 1000,
+) -> Iterator[Item]:
+    """The source's objects in `scope` under `base`, in key order."""
+    source = spec.source
+    if source.is_local:
+        return iter_local(source, keep=scope, must_exist=True, cancel=cancel)
+    return iter_s3(
+        source,
+        clients["source"],
+        base=base,
+        keep=scope,
+        cancel=cancel,
+        page_size=page_size,
+        after=scope.after,
+        upto=scope.upto,
+    )
+
+
 def build_plan(
     spec: TransferSpec,
     clients: dict,
@@ -198,34 +241,12 @@ def build_plan(
     """
     options = spec.options
     source, destination = spec.source, spec.destination
-
-    base, wildcard = "", None
-    if not source.is_local:
-        base = source.prefix
-        if options.source_wildcards:
-            base, wildcard = split_wildcard_prefix(source.prefix)
-    scope = Scope.build(
-        include=options.include,
-        exclude=options.exclude,
-        wildcard=wildcard,
-        only_keys=options.only_keys,
-        key_range=options.key_range,
-    )
+    base, scope = source_scope(spec, options.key_range)
 
     def source_listing() -> Iterable[Item]:
         if source_items is not None:
             return iter(source_items)
-        if source.is_local:
-            return iter_local(source, keep=scope, must_exist=True, cancel=cancel)
-        return iter_s3(
-            source,
-            clients["source"],
-            base=base,
-            keep=scope,
-            cancel=cancel,
-            after=scope.after,
-            upto=scope.upto,
-        )
+        return list_source(spec, clients, base, scope, cancel)
 
     listed: Listing = source_listing
     list_destination = options.mode != "copy" or options.skip_intact

@@ -26,10 +26,10 @@ from transfers.engine.copy_objects import (
 )
 from transfers.engine.copy_s5cmd import copy_with_s5cmd
 from transfers.engine.errors import EngineError, InvalidValue, TransferError
-from transfers.engine.filters import Scope, split_wildcard_prefix
+from transfers.engine.filters import split_wildcard_prefix
 from transfers.engine.journal import Failure, Journal
 from transfers.engine.keyset import KeySet
-from transfers.engine.listing import Item, iter_local, iter_s3
+from transfers.engine.listing import Item
 from transfers.engine.locations import LocalLocation, describe_error
 from transfers.engine.manifest import Manifest
 from transfers.engine.planning import (
@@ -42,7 +42,9 @@ from transfers.engine.planning import (
     Route,
     build_plan,
     destination_listing,
+    list_source,
     route_for,
+    source_scope,
 )
 from transfers.engine.progress import Phase, ProgressCallback, ProgressTracker
 from transfers.engine.relay import BufferBudget
@@ -183,35 +185,13 @@ def iter_source(
     """The source's objects in scope (filters, wildcard, retry keys, key range), in key order,
     from after `after`: what a job's cut into shards reads. Raises `EngineError`."""
     spec = check_spec(spec)
-    options, source = spec.options, spec.source
-    base, wildcard = "", None
-    if not source.is_local:
-        base = source.prefix
-        if options.source_wildcards:
-            base, wildcard = split_wildcard_prefix(source.prefix)
-    scope = Scope.build(
-        include=options.include,
-        exclude=options.exclude,
-        wildcard=wildcard,
-        only_keys=options.only_keys,
-        key_range=(after, None) if after else None,
-    )
-    if source.is_local:
-        yield from iter_local(source, keep=scope, must_exist=True, cancel=cancel)
-        return
-    clients = clients_for(spec)
+    base, scope = source_scope(spec, (after, None) if after else None)
+    clients = {} if spec.source.is_local else clients_for(spec)
     try:
-        yield from iter_s3(
-            source,
-            clients["source"],
-            base=base,
-            keep=scope,
-            cancel=cancel,
-            page_size=page_size,
-            after=after,
-        )
+        yield from list_source(spec, clients, base, scope, cancel, page_size)
     finally:
-        release_clients(clients)
+        if clients:
+            release_clients(clients)
 
 
 def run_transfer(
