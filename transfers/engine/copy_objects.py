@@ -39,33 +39,34 @@ def batchable(run: _Run, decision: Decision) -> bool:
     return not any(s in ("", ".", "..") for s in key.split("/"))
 
 
-def copy_server_side(run: _Run, decisions: Iterable[Decision]) -> None:
-    spec, plan = run.spec, run.plan
-    client = run.clients["source"]
-    options = spec.options
+def _copy_object(run: _Run, decision: Decision, on_bytes: Callable[[int], None]) -> None:
+    """CopyObject (or UploadPartCopy for a big object) of one planned copy, within the source's
+    endpoint. Raises what boto3 raises."""
+    spec, options = run.spec, run.spec.options
+    server_side_copy(
+        run.clients["source"],
+        source_bucket=spec.source.bucket,
+        source_key=run.plan.source_base + decision.key,
+        destination_bucket=spec.destination.bucket,
+        destination_key=spec.destination.prefix + decision.key,
+        size=decision.size,
+        part_size=options.part_size_mb * MiB,
+        concurrency=options.concurrency,
+        storage_class=options.storage_class,
+        threshold=spec.runtime.multipart_copy_threshold,
+        cancel=run.cancel,
+        on_bytes=on_bytes,
+    )
 
+
+def copy_server_side(run: _Run, decisions: Iterable[Decision]) -> None:
     def copy_one(decision: Decision) -> None:
-        key = decision.key
-        server_side_copy(
-            client,
-            source_bucket=spec.source.bucket,
-            source_key=plan.source_base + key,
-            destination_bucket=spec.destination.bucket,
-            destination_key=spec.destination.prefix + key,
-            size=decision.size,
-            part_size=options.part_size_mb * MiB,
-            concurrency=options.concurrency,
-            storage_class=options.storage_class,
-            threshold=spec.runtime.multipart_copy_threshold,
-            cancel=run.cancel,
-            on_bytes=lambda n: run.tracker.add(bytes=n),
-        )
-        run.journal.copied(key)
+        _copy_object(run, decision, lambda n: run.tracker.add(bytes=n))
+        run.journal.copied(decision.key)
         run.tracker.add(objects=1)
 
-    copy_each(
-        run, decisions, copy_one, threads=min(options.workers, 8), endpoint=spec.source.endpoint
-    )
+    threads = min(run.spec.options.workers, 8)
+    copy_each(run, decisions, copy_one, threads=threads, endpoint=run.spec.source.endpoint)
 
 
 def copy_small_plan(run: _Run, copies: Callable[[], Iterator[Decision]]) -> bool:
@@ -87,8 +88,7 @@ def copy_small_plan(run: _Run, copies: Callable[[], Iterator[Decision]]) -> bool
         decisions.close()
     if len(few) > limit:
         return False
-    spec, plan, options = run.spec, run.plan, run.spec.options
-    client = run.clients["source"]
+    spec = run.spec
     run.command = (
         f"CopyObject {spec.source.display} -> {spec.destination.display} "
         f"({len(few)} object(s), no s5cmd)"
@@ -104,20 +104,7 @@ def copy_small_plan(run: _Run, copies: Callable[[], Iterator[Decision]]) -> bool
     def copy_one(decision: Decision) -> None:
         key = decision.key
         try:
-            server_side_copy(
-                client,
-                source_bucket=spec.source.bucket,
-                source_key=plan.source_base + key,
-                destination_bucket=spec.destination.bucket,
-                destination_key=spec.destination.prefix + key,
-                size=decision.size,
-                part_size=options.part_size_mb * MiB,
-                concurrency=options.concurrency,
-                storage_class=options.storage_class,
-                threshold=spec.runtime.multipart_copy_threshold,
-                cancel=run.cancel,
-                on_bytes=lambda n: report(lambda: run.tracker.add(bytes=n)),
-            )
+            _copy_object(run, decision, lambda n: report(lambda: run.tracker.add(bytes=n)))
         except Exception as exc:
             if run.cancel.is_set():
                 return  # what broke off is the cancel's doing, not the object's
