@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PYTEST_ARGS ?=
+# Test processes of `make test` (pytest-xdist; each has its own test database and Redis database).
+TEST_PROCESSES ?= 2
 
 .PHONY: run test test-fast lint format check-deploy install clean bench wrk help
 
@@ -42,7 +44,7 @@ run: $(STAMP)
 	$(PY) -m syncportal.devstack
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 # The edit loop: no Celery worker, no browser (the suite's worker and e2e markers).
 test-fast: $(STAMP)

@@ -35,7 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.STATIC_ROOT.mkdir(exist_ok=True)
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         _let_test_flushes_truncate_the_audit_trail()
-    if not getattr(settings, "TEST_EMBEDDED_REDIS", False) or hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput"):
+        _use_a_redis_database_of_this_process(config.workerinput["workerid"])
+        return
+    if not getattr(settings, "TEST_EMBEDDED_REDIS", False):
         return
     from syncportal.processes import redis_server_binary
     from syncportal.settings import redis_settings
@@ -64,6 +67,27 @@ def pytest_configure(config: pytest.Config) -> None:
         setattr(settings, name, value)
     from syncportal.celery import app
 
+    app.conf.broker_url = url
+
+
+def _use_a_redis_database_of_this_process(worker_id: str) -> None:
+    """Under pytest-xdist each test process ("gw0", "gw1", ...) has a test database of its own
+    (pytest-django's suffix) and here a Redis database of its own, the next ones after the
+    configured one: its Celery worker, socket groups and cache meet nobody else's. Its child
+    processes inherit the URL."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from django.conf import settings
+
+    from syncportal.celery import app
+    from syncportal.settings import redis_settings
+
+    parts = urlsplit(os.environ["REDIS_URL"])
+    database = int(parts.path.strip("/") or 0) + 1 + int(worker_id.removeprefix("gw"))
+    url = urlunsplit(parts._replace(path=f"/{database % 16}"))
+    os.environ["REDIS_URL"] = url
+    for name, value in redis_settings(url).items():
+        setattr(settings, name, value)
     app.conf.broker_url = url
 
 
