@@ -80,15 +80,19 @@ def test_it_exposes_jobs_bytes_throughput_and_durations(client, finished_and_run
     assert metrics["syncportal_redis_up"][()] == 1
 
 
-def test_it_counts_tasks_waiting_in_the_broker(client, db):
+def test_it_counts_tasks_waiting_in_the_broker(client, db, settings):
+    # A queue of a routed task that no worker of the suite consumes: a worker reading these
+    # stand-ins for messages would stop on the first (they are not Celery's JSON).
+    settings.CELERY_TASK_ROUTES = {"reports.nightly": {"queue": "reports"}}
     redis = redis_client()
-    redis.delete("celery")
-    redis.lpush("celery", "a", "b", "c")
+    redis.delete("reports")
+    redis.lpush("reports", "a", "b", "c")
     try:
         metrics = scrape(client)
     finally:
-        redis.delete("celery")
-    assert metrics["syncportal_queue_depth"][(("queue", "celery"),)] == 3
+        redis.delete("reports")
+    assert metrics["syncportal_queue_depth"][(("queue", "reports"),)] == 3
+    assert (("queue", "celery"),) in metrics["syncportal_queue_depth"]  # the default queue too
 
 
 @pytest.mark.worker
