@@ -187,12 +187,7 @@ def finish(job: Job, owner: str, result: Result, *, rates: prediction.Rates | No
     manifest = None if waiting else ManifestWriter(job).write(result.manifest or ())
     with transaction.atomic():
         # Locked, so a cancel either comes first (and is honoured here) or sees the outcome.
-        row = (
-            Job.objects.select_for_update()
-            .filter(pk=job.pk, lease_owner=owner)
-            .values("cancel_requested_at")
-            .first()
-        )
+        row = Job.objects.lock_if_held(job.pk, owner)
         if row is None:
             transaction.on_commit(manifest.discard if manifest is not None else lambda: None)
             return "lease lost"

@@ -302,6 +302,13 @@ class JobQuerySet(TeamScopedQuerySet):
     def active(self) -> JobQuerySet:
         return self.filter(state__in=Job.ACTIVE_STATES)
 
+    def lock_if_held(self, pk: int, owner: str) -> dict | None:
+        """Lock the job's row, inside a transaction, if `owner` still holds its lease: then
+        `{"cancel_requested_at": ...}` (a cancel either came before the lock or waits for it),
+        else None (the reaper or another worker has the job)."""
+        rows = self.select_for_update().filter(pk=pk, lease_owner=owner)
+        return rows.values("cancel_requested_at").first()
+
 
 class Job(models.Model):
     """One run of a profile, with its state, counters and timings; PostgreSQL is its truth."""

@@ -186,7 +186,9 @@ def _over_delete_threshold(spec, cancel: threading.Event) -> Result | None:
     )
 
 
-def _add_shard(job: Job, seq: int, after: str, upto: str | None, count: int, size: int) -> None:
+def _add_shard(
+    job: Job, seq: int, after: str, upto: str | None, count: int, size: int, **fields
+) -> None:
     JobShard.objects.create(
         job=job,
         seq=seq,
@@ -195,6 +197,7 @@ def _add_shard(job: Job, seq: int, after: str, upto: str | None, count: int, siz
         planned_objects=count,
         planned_bytes=size,
         objects_total=None,
+        **fields,
     )
 
 
@@ -211,23 +214,18 @@ def _close(
     cut and handed to its shards (its lease released: nobody waits for them)."""
     now = timezone.now()
     with transaction.atomic():
-        held = (
-            Job.objects.select_for_update()
-            .filter(pk=job.pk, lease_owner=owner)
-            .values("cancel_requested_at")
-            .first()
-        )
+        held = Job.objects.lock_if_held(job.pk, owner)
         if held is None:
             return Cut(lost=True)
         if after is not None:
             cancelled = held["cancel_requested_at"] is not None
-            JobShard.objects.create(
-                job=job,
-                seq=seq,
-                after_key=after,
-                upto_key=None,
-                planned_objects=count,
-                planned_bytes=size,
+            _add_shard(
+                job,
+                seq,
+                after,
+                None,
+                count,
+                size,
                 state=State.CANCELLED if cancelled else State.PENDING,
                 finished_at=now if cancelled else None,
             )
