@@ -7,6 +7,7 @@ account, teams or roles change, so a socket stops relaying once its user may no 
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from accounts.models import Team
@@ -18,7 +19,32 @@ from transfers.progress import current_seq, job_group, message_for_job, team_gro
 __all__ = ["NOT_FOUND", "UNAUTHENTICATED", "DashboardConsumer", "JobConsumer", "PreviewConsumer"]
 
 
+# How many jobs' last sequence numbers a socket remembers (a dashboard socket may see many).
+SEQ_MEMORY = 1000
+
+
 class _JobUpdates(GroupConsumer):
+    """Relays job updates in order: each message is the whole job's state, numbered per job
+    (`seq`), but a sharded job's updates come from several workers, and one sent earlier can
+    reach the group after a later one. A message whose number is not above the last one this
+    socket sent for its job is stale and dropped, so a client sees `seq` grow strictly."""
+
+    last_seq: OrderedDict | None = None
+
+    async def send_json(self, content: dict, close: bool = False) -> None:
+        job, seq = content.get("job"), content.get("seq")
+        if job is not None and isinstance(seq, int):
+            if self.last_seq is None:
+                self.last_seq = OrderedDict()
+            last = self.last_seq.get(job)
+            if last is not None and seq <= last:
+                return
+            self.last_seq[job] = seq
+            self.last_seq.move_to_end(job)
+            if len(self.last_seq) > SEQ_MEMORY:
+                self.last_seq.popitem(last=False)
+        await super().send_json(content, close)
+
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         """Clients only listen; whatever they send (even malformed JSON) is ignored."""
 

@@ -154,3 +154,30 @@ def test_a_preview_is_followed_on_its_socket_and_on_the_team_dashboard(
             await listener.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_update_that_arrives_after_a_newer_one_is_not_relayed(settings, job, viewer):
+    """A sharded job's updates come from several workers: the group can deliver them out of
+    order. Each is the whole job's state, so the older one is dropped, not sent after."""
+    from channels.layers import get_channel_layer
+
+    from transfers.progress import job_group, message_for_job
+
+    settings.TRANSFER_QUEUE = "nobody-listens-here"
+    cookie = session_cookie(viewer)
+    base = message_for_job(job, seq=0)
+
+    async def scenario():
+        socket = communicator(f"/ws/jobs/{job.pk}/", cookie=cookie)
+        assert (await socket.connect())[0]
+        snapshot = await socket.receive_json_from(timeout=5)
+        layer, first = get_channel_layer(), snapshot["seq"] + 1
+        for seq, done in ((first + 1, 6), (first, 5), (first + 2, 7)):
+            update = {**base, "type": "job.update", "seq": seq, "objects_done": done}
+            await layer.group_send(job_group(job.pk), update)
+        received = [await socket.receive_json_from(timeout=5) for _ in range(2)]
+        assert [(m["seq"], m["objects_done"]) for m in received] == [(first + 1, 6), (first + 2, 7)]
+        assert await socket.receive_nothing(timeout=0.5)
+        await socket.disconnect()
+
+    async_to_sync(scenario)()
