@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -31,12 +32,23 @@ def test_a_summary_is_the_median_with_its_range():
 
 
 def test_the_tree_monitor_sees_children_and_what_they_write(tmp_path):
-    target = tmp_path / "written.bin"
+    target, start, release = tmp_path / "written.bin", tmp_path / "start", tmp_path / "release"
+    os.mkfifo(start)
+    os.mkfifo(release)
     # The writer (head) is gone at once; its count lives on in the subshell that reaped it,
     # then in the root when the subshell is reaped: counted once, not two or three times.
-    script = f"(head -c 3000000 /dev/urandom > {target}; sleep 0.5) & wait"
+    # The subshell writes only once the monitor has taken its baseline, and ends only once the
+    # monitor has seen the writes: the test says when, not a timer.
+    script = (
+        f"(read go < {start}; head -c 3000000 /dev/urandom > {target}; read go < {release}) & wait"
+    )
     process = subprocess.Popen(["sh", "-c", script], start_new_session=True)
     with TreeMonitor(process.pid, interval=0.02) as monitor:
+        start.write_text("go\n")
+        wait_until(lambda: monitor.write_bytes >= 3_000_000, "the monitor to see the writes")
+        seen = monitor.samples
+        wait_until(lambda: monitor.samples > seen + 1, "the monitor to sample again")
+        release.write_text("go\n")
         process.wait()
     assert monitor.samples > 3
     assert monitor.peak_rss > 0
