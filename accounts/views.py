@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,6 +20,7 @@ from accounts.access import ADMINISTER, AUDIT_REFUSAL, VIEW, audit_readable, obj
 from accounts.forms import AddMemberForm, ApiTokenForm, AuditFilterForm, RoleForm, TeamForm
 from accounts.models import ApiToken, Membership, Team
 from syncportal.errors import DomainError
+from syncportal.pagination import browse_page
 
 
 @login_required
@@ -203,9 +203,10 @@ def _audit_events(request: HttpRequest):
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     form, events = _audit_events(request)
-    page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = browse_page(events, request.GET, size=AUDIT_PAGE_SIZE, by_time=False)
     query = request.GET.copy()
-    query.pop("page", None)
+    for cursor in ("before", "after", "page"):
+        query.pop(cursor, None)
     context = {"form": form, "page": page, "query": query.urlencode()}
     return render(request, "accounts/audit_log.html", context)
 

@@ -1,4 +1,4 @@
-"""Pagination of the API's lists.
+"""Pagination of the API's lists, and of the long lists the pages show (`browse_page`).
 
 Every list takes `limit` and `offset` and answers `{"items": [...], "count": N}` (ninja's
 `LimitOffsetPagination`, the default of `@paginate`). Jobs and the audit trail also take a
@@ -15,13 +15,14 @@ import binascii
 import json
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connections
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination as NinjaLimitOffsetPagination
 from ninja.pagination import PaginationBase
@@ -224,14 +225,7 @@ def keyset_page(
     which."""
     ordered = queryset.order_by("-created_at", "-pk")
     if pagination.cursor:
-        created_at, pk = _decode_at(pagination.cursor)
-        if created_at is None:
-            ordered = ordered.filter(pk__lt=pk)
-        else:
-            # The first condition alone is an index range; the second trims its first instant.
-            ordered = ordered.filter(created_at__lte=created_at).filter(
-                Q(created_at__lt=created_at) | Q(pk__lt=pk)
-            )
+        ordered = _beyond(ordered, _decode_at(pagination.cursor), "<")
     start, limit = pagination.offset, pagination.limit
     items = rows(ordered[start : start + limit + 1])
     more = len(items) > limit
@@ -249,3 +243,101 @@ def keyset_page(
         "count_exact": exact,
         "next_cursor": _encode_at(last.created_at, last.id) if last else None,
     }
+
+
+# --- Lists in the browser ---------------------------------------------------------------------
+
+
+@dataclass
+class BrowsePage:
+    """One page of a list a page shows newest first (the jobs, the audit trail, a profile's
+    deliveries), walked by cursors: `?before=<older>` for the next older page, `?after=<newer>`
+    for the page before it. Each page is an index range wherever it is in the history, where a
+    page number would make the database count the whole list and skip every row before it."""
+
+    object_list: list
+    count: int
+    count_exact: bool  # False: `count` is the planner's estimate
+    older: str | None  # the cursor of the next older page; None on the last one
+    newer: str | None  # the cursor of the page before; None on the first one
+    first: bool  # the newest page: what a list that refreshes itself shows
+
+    @property
+    def has_other_pages(self) -> bool:
+        return bool(self.older or self.newer)
+
+
+def browse_page(
+    queryset: QuerySet,
+    query: QueryDict,
+    *,
+    size: int,
+    by_time: bool = True,
+    counted: QuerySet | None = None,
+    count_key: Hashable | None = None,
+) -> BrowsePage:
+    """The page of `queryset` that `query`'s `before` or `after` cursor names (the newest page
+    without one, or with a cursor the page did not give out). Ordered newest first by
+    (`created_at`, pk) or, `by_time=False`, by pk. The count is that of `counted` (the list
+    without what only displays it; default `queryset`), exact as in `keyset_page`."""
+    order = ("created_at", "pk") if by_time else ("pk",)
+    newest_first = tuple(f"-{field}" for field in order)
+    before = _row_cursor(query.get("before"), by_time)
+    after = _row_cursor(query.get("after"), by_time) if before is None else None
+    rows: list | None = None
+    if after is not None:
+        newer = list(_beyond(queryset, after, ">").order_by(*order)[: size + 1])
+        if len(newer) > size:  # a whole page, and more newer than it
+            rows = newer[:size][::-1]
+            page = BrowsePage(
+                rows, 0, True, _cursor(rows[-1], by_time), _cursor(rows[0], by_time), False
+            )
+        # else less than a page is newer: the newest page is shown
+    if rows is None:
+        ordered = queryset.order_by(*newest_first)
+        if before is not None:
+            ordered = _beyond(ordered, before, "<")
+        found = list(ordered[: size + 1])
+        rows, more = found[:size], len(found) > size
+        page = BrowsePage(
+            rows,
+            0,
+            True,
+            _cursor(rows[-1], by_time) if more else None,
+            _cursor(rows[0], by_time) if before is not None and rows else None,
+            before is None,
+        )
+    counted = queryset if counted is None else counted
+    if page.first and page.older is None:
+        page.count = len(page.object_list)
+    else:
+        estimate = estimated_count(counted, count_key)
+        page.count_exact = estimate is None or estimate < EXACT_COUNT_BELOW
+        page.count = counted.count() if page.count_exact else estimate
+    return page
+
+
+def _cursor(row: Any, by_time: bool) -> str:
+    return _encode_at(row.created_at, row.pk) if by_time else _encode(row.pk)
+
+
+def _row_cursor(text: str | None, by_time: bool) -> tuple[datetime | None, int] | None:
+    """(created_at, pk) of the row a cursor names; None for none, or one not given out."""
+    if not text or len(text) > 64:
+        return None
+    try:
+        return _decode_at(text) if by_time else (None, _decode(text))
+    except Invalid:
+        return None
+
+
+def _beyond(queryset: QuerySet, row: tuple[datetime | None, int], direction: str) -> QuerySet:
+    """The rows of `queryset` older (`<`) or newer (`>`) than `row` in (created_at, pk) order."""
+    created_at, pk = row
+    lookup = "lt" if direction == "<" else "gt"
+    if created_at is None:
+        return queryset.filter(**{f"pk__{lookup}": pk})
+    # The first condition alone is an index range; the second trims its first instant.
+    return queryset.filter(**{f"created_at__{lookup}e": created_at}).filter(
+        Q(**{f"created_at__{lookup}": created_at}) | Q(**{f"pk__{lookup}": pk})
+    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import subprocess
 import sys
 import time
@@ -286,3 +288,9 @@ def clear_app_cache() -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+def pager_link(page: str, rel: str) -> str | None:
+    """The query (`?...`) of a list page's pager link (`rel` next, prev or first), unescaped."""
+    found = re.search(rf'<a [^>]*href="(\?[^"]*)" rel="{rel}"', page)
+    return html.unescape(found.group(1)) if found else None

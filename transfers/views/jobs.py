@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import AuditEvent, Team
+from syncportal.pagination import browse_page
 from transfers import manifests, services, shard_status, throughput
 from transfers.forms import JobFilterForm
 from transfers.models import Endpoint, Job, JobFailure, JobManifest, JobShard, SyncProfile
@@ -54,18 +54,18 @@ def job_list(request: HttpRequest) -> HttpResponse:
         teams=Team.objects.visible_to(user),
         profiles=SyncProfile.objects.visible_to(user).select_related("team"),
     )
-    jobs = (
-        Job.objects.visible_to(user)
-        .select_related("team", "triggered_by")
+    jobs = Job.objects.visible_to(user)
+    if form.is_bound and form.is_valid():
+        jobs = _filtered(jobs, form.cleaned_data)
+    shown = (
+        jobs.select_related("team", "triggered_by")
         .only(*ROW_FIELDS)
         .annotate(shard_count=_shard_count())
     )
-    if form.is_bound and form.is_valid():
-        jobs = _filtered(jobs, form.cleaned_data)
-    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = list(page.object_list)  # read once: the rows, and the newest for job-list.js
+    page = browse_page(shown, request.GET, size=PAGE_SIZE, counted=jobs)
     query = request.GET.copy()
-    query.pop("page", None)
+    for cursor in ("before", "after", "page"):
+        query.pop(cursor, None)
     context = {
         "form": form,
         "page": page,

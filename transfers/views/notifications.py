@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.access import OPERATE, VIEW, object_for
+from syncportal.pagination import browse_page
 from transfers import services
 from transfers.forms import NotificationForm
 from transfers.models import Delivery, Notification, SyncProfile
@@ -97,6 +97,6 @@ def profile_deliveries(request: HttpRequest, pk: int) -> HttpResponse:
     deliveries = Delivery.objects.filter(notification__profile=profile).select_related(
         "notification"
     )
-    page = Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = browse_page(deliveries, request.GET, size=PAGE_SIZE)
     context = {"profile": profile, "page": page, "deliveries": page.object_list}
     return render(request, "transfers/profile_deliveries.html", context)
