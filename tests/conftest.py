@@ -208,6 +208,24 @@ def offline_profile(team, offline_endpoint):
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and at the end of the session: what children and live-server threads
+    left connected to the test database (a stopped worker's backend still closing) is ended
+    before the database is dropped, which PostgreSQL refuses while anyone is connected ("is
+    being accessed by other users")."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
+@pytest.fixture(scope="session")
 def process_env(django_db_setup, django_db_blocker) -> dict[str, str]:
     """Environment for child processes: the test database and the test Redis."""
     from django.db import connection
