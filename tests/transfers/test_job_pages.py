@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -121,6 +122,23 @@ def test_a_long_history_is_neither_counted_nor_skipped(team, viewer, nightly, mo
     assert "about " in response.content.decode()  # the planner's estimate
     sql = " ".join(query["sql"] for query in queries.captured_queries).upper()
     assert "COUNT(*)" not in sql and "OFFSET" not in sql  # (a row's shards are counted)
+
+
+def test_a_finished_jobs_row_is_kept_until_a_name_it_shows_changes(team, viewer, nightly):
+    done = finished_job(nightly)
+    running = finished_job(nightly, Job.State.RUNNING, finished_at=None)
+    caches["fragments"].clear()
+    client = signed_in(viewer)
+    assert f'data-job="{done.pk}"' in client.get("/jobs/").content.decode()
+    # A finished job's counters do not change: its row is the one rendered before. An active
+    # job's row is rendered afresh.
+    Job.objects.filter(pk__in=[done.pk, running.pk]).update(objects_skipped=424242)
+    page = client.get("/jobs/").content.decode()
+    assert page.count("424,242") == 1 and f'data-job="{running.pk}"' in page
+    team.name = "Renamed team"
+    team.save()
+    page = client.get("/jobs/").content.decode()
+    assert page.count("Renamed team") >= 2 and page.count("424,242") == 2
 
 
 def test_the_job_page_shows_progress_failures_and_verification(team, viewer, nightly):
