@@ -20,7 +20,7 @@ from accounts.access import ADMINISTER, AUDIT_REFUSAL, VIEW, audit_readable, obj
 from accounts.forms import AddMemberForm, ApiTokenForm, AuditFilterForm, RoleForm, TeamForm
 from accounts.models import ApiToken, Membership, Team
 from syncportal.errors import DomainError
-from syncportal.pagination import browse_page
+from syncportal.pagination import browse_page, filters_query
 
 
 @login_required
@@ -204,10 +204,7 @@ def _audit_events(request: HttpRequest):
 def audit_log(request: HttpRequest) -> HttpResponse:
     form, events = _audit_events(request)
     page = browse_page(events, request.GET, size=AUDIT_PAGE_SIZE, by_time=False)
-    query = request.GET.copy()
-    for cursor in ("before", "after", "page"):
-        query.pop(cursor, None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
+    context = {"form": form, "page": page, "query": filters_query(request.GET)}
     return render(request, "accounts/audit_log.html", context)
 
 

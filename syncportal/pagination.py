@@ -248,6 +248,10 @@ def keyset_page(
 # --- Lists in the browser ---------------------------------------------------------------------
 
 
+# The query parameters a list page's cursors use (and `page`, of links from before them).
+CURSOR_PARAMS = ("before", "after", "page")
+
+
 @dataclass
 class BrowsePage:
     """One page of a list a page shows newest first (the jobs, the audit trail, a profile's
@@ -256,11 +260,15 @@ class BrowsePage:
     page number would make the database count the whole list and skip every row before it."""
 
     object_list: list
-    count: int
-    count_exact: bool  # False: `count` is the planner's estimate
     older: str | None  # the cursor of the next older page; None on the last one
-    newer: str | None  # the cursor of the page before; None on the first one
-    first: bool  # the newest page: what a list that refreshes itself shows
+    newer: str | None  # the cursor of the page before; None on the newest one
+    count: int = 0
+    count_exact: bool = True  # False: `count` is the planner's estimate
+
+    @property
+    def first(self) -> bool:
+        """The newest page: what a list that refreshes itself shows."""
+        return self.newer is None
 
     @property
     def has_other_pages(self) -> bool:
@@ -276,37 +284,35 @@ def browse_page(
     counted: QuerySet | None = None,
     count_key: Hashable | None = None,
 ) -> BrowsePage:
-    """The page of `queryset` that `query`'s `before` or `after` cursor names (the newest page
-    without one, or with a cursor the page did not give out). Ordered newest first by
-    (`created_at`, pk) or, `by_time=False`, by pk. The count is that of `counted` (the list
-    without what only displays it; default `queryset`), exact as in `keyset_page`."""
+    """The page of `queryset` that `query`'s `before` or `after` cursor names; the newest page
+    without one, with a cursor the page did not give out, or when less than a page lies beyond
+    the cursor. Ordered newest first by (`created_at`, pk) or, `by_time=False`, by pk. The
+    count is that of `counted` (the list without what only displays it; default `queryset`),
+    exact as in `keyset_page`."""
     order = ("created_at", "pk") if by_time else ("pk",)
-    newest_first = tuple(f"-{field}" for field in order)
+    newest_first = queryset.order_by(*(f"-{field}" for field in order))
     before = _row_cursor(query.get("before"), by_time)
     after = _row_cursor(query.get("after"), by_time) if before is None else None
-    rows: list | None = None
+
+    def cursor(row: Any) -> str:
+        return _encode_at(row.created_at, row.pk) if by_time else _encode(row.pk)
+
+    page = None
     if after is not None:
         newer = list(_beyond(queryset, after, ">").order_by(*order)[: size + 1])
         if len(newer) > size:  # a whole page, and more newer than it
             rows = newer[:size][::-1]
-            page = BrowsePage(
-                rows, 0, True, _cursor(rows[-1], by_time), _cursor(rows[0], by_time), False
-            )
-        # else less than a page is newer: the newest page is shown
-    if rows is None:
-        ordered = queryset.order_by(*newest_first)
-        if before is not None:
-            ordered = _beyond(ordered, before, "<")
-        found = list(ordered[: size + 1])
-        rows, more = found[:size], len(found) > size
-        page = BrowsePage(
-            rows,
-            0,
-            True,
-            _cursor(rows[-1], by_time) if more else None,
-            _cursor(rows[0], by_time) if before is not None and rows else None,
-            before is None,
-        )
+            page = BrowsePage(rows, older=cursor(rows[-1]), newer=cursor(rows[0]))
+    elif before is not None:
+        found = list(_beyond(newest_first, before, "<")[: size + 1])
+        if found:
+            rows = found[:size]
+            older = cursor(rows[-1]) if len(found) > size else None
+            page = BrowsePage(rows, older=older, newer=cursor(rows[0]))
+    if page is None:
+        found = list(newest_first[: size + 1])
+        rows = found[:size]
+        page = BrowsePage(rows, older=cursor(rows[-1]) if len(found) > size else None, newer=None)
     counted = queryset if counted is None else counted
     if page.first and page.older is None:
         page.count = len(page.object_list)
@@ -317,8 +323,12 @@ def browse_page(
     return page
 
 
-def _cursor(row: Any, by_time: bool) -> str:
-    return _encode_at(row.created_at, row.pk) if by_time else _encode(row.pk)
+def filters_query(query: QueryDict) -> str:
+    """`query` without its cursors, URL-encoded: what a list page's pager links carry on."""
+    filters = query.copy()
+    for name in CURSOR_PARAMS:
+        filters.pop(name, None)
+    return filters.urlencode()
 
 
 def _row_cursor(text: str | None, by_time: bool) -> tuple[datetime | None, int] | None:

@@ -108,6 +108,18 @@ def test_a_cursor_it_did_not_give_out_shows_the_newest_page(team, viewer, nightl
     assert _rows(response) == [job.pk]
 
 
+def test_an_older_link_with_nothing_left_beyond_it_shows_the_newest_page(team, viewer, nightly):
+    Job.objects.bulk_create(
+        Job(team=team, profile_name="Nightly", state="failed") for _ in range(55)
+    )
+    client = signed_in(viewer)
+    first = client.get("/jobs/")
+    older = pager_link(first.content.decode(), "next")
+    Job.objects.filter(pk__in=_rows(client.get("/jobs/" + older))).delete()  # pruned meanwhile
+    again = client.get("/jobs/" + older)
+    assert _rows(again) == _rows(first) and again.context["page"].first
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="estimates come from PostgreSQL")
 def test_a_long_history_is_neither_counted_nor_skipped(team, viewer, nightly, monkeypatch):
     monkeypatch.setattr(pagination, "EXACT_COUNT_BELOW", 1)  # 60 jobs stand for a million

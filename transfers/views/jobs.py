@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import OPERATE, VIEW, object_for
 from accounts.models import AuditEvent, Team
-from syncportal.pagination import browse_page
+from syncportal.pagination import browse_page, filters_query
 from transfers import manifests, services, shard_status, throughput
 from transfers.forms import JobFilterForm
 from transfers.models import Endpoint, Job, JobFailure, JobManifest, JobShard, SyncProfile
@@ -63,13 +63,10 @@ def job_list(request: HttpRequest) -> HttpResponse:
         .annotate(shard_count=_shard_count())
     )
     page = browse_page(shown, request.GET, size=PAGE_SIZE, counted=jobs)
-    query = request.GET.copy()
-    for cursor in ("before", "after", "page"):
-        query.pop(cursor, None)
     context = {
         "form": form,
         "page": page,
-        "query": query.urlencode(),
+        "query": filters_query(request.GET),
         "can": TeamRights(user),
         "state_labels": dict(Job.State.choices),
     }
